@@ -1,0 +1,1 @@
+"""Growthlens core analytics: pure pandas/numpy/scipy/scikit-learn, no I/O frameworks."""

@@ -1,0 +1,1 @@
+"""Growthlens dashboard: a Panel app that talks to the API over HTTP only."""

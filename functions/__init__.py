@@ -1,0 +1,1 @@
+"""Growthlens serverless layer: FastAPI routers, Mangum handlers, storage, CLI."""
