@@ -1,0 +1,94 @@
+"""template.yaml matches the code: one function per route group, handlers that exist, a lean image."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import functions.handlers as handlers
+from functions.app import ROUTE_GROUPS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):  # CloudFormation short tags (!Ref, !GetAtt, !Sub) as plain values
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node)}
+    return {suffix: loader.construct_mapping(node)}
+
+
+_Loader.add_multi_constructor("!", _tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_Loader)
+
+
+def _functions(template: dict) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def test_one_function_per_route_group(template) -> None:
+    commands = {f["Properties"]["ImageConfig"]["Command"][0] for f in _functions(template).values()}
+    for group in ROUTE_GROUPS:
+        assert f"functions.handlers.{group}" in commands, f"route group {group!r} has no function in template.yaml"
+    for cmd in commands:
+        name = cmd.rsplit(".", 1)[1]
+        assert callable(getattr(handlers, name)), cmd
+
+
+def test_http_routes_point_at_their_group(template) -> None:
+    for name, fn in _functions(template).items():
+        group = fn["Properties"]["ImageConfig"]["Command"][0].rsplit(".", 1)[1]
+        for ev in fn["Properties"].get("Events", {}).values():
+            if ev["Type"] != "HttpApi":
+                continue
+            path = ev["Properties"]["Path"]
+            assert path.startswith("/api/"), (name, path)
+
+
+def test_runtime_and_bucket_hardening(template) -> None:
+    docker = (ROOT / "infra" / "Dockerfile").read_text()
+    assert re.search(r"FROM public\.ecr\.aws/lambda/python:3\.1[23]", docker)
+    copied = re.findall(r"^COPY (\S+)", docker, flags=re.M)
+    assert set(copied) <= {"pyproject.toml", "core", "functions"}, copied  # README.md rides with pyproject
+    bucket = template["Resources"]["DataBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {k: True for k in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    policy = json.dumps(template["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"])
+    assert "aws:SecureTransport" in policy and '"Deny"' in policy
+
+
+def test_runtime_dependencies_carry_no_dashboard() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"]).lower()
+    for heavy in ("panel", "holoviews", "hvplot", "bokeh", "pytest", "playwright"):
+        assert heavy not in runtime
+
+
+def test_sample_events_are_served(tmp_path, monkeypatch) -> None:
+    """Every sample event for `sam local invoke` gets a real answer (not a 5xx) from its handler."""
+    monkeypatch.setenv("GROWTHLENS_DATA_DIR", str(tmp_path))
+    from functions import deps
+
+    deps._store.cache_clear()
+    for path in sorted((ROOT / "infra" / "events").glob("*.json")):
+        event = json.loads(path.read_text())
+        group = event["rawPath"].split("/")[2]
+        resp = handlers.handler_for(group if group in ROUTE_GROUPS else "health")(event, None)
+        assert resp["statusCode"] < 500, (path.name, resp)
+    deps._store.cache_clear()
