@@ -156,7 +156,8 @@ def _solve(curves: list[ChannelCurve], obj: _Objective, lo: np.ndarray, hi: np.n
     if not free.any():
         return x
     if budget is None:  # separable: each channel on its own
-        cap = np.where(np.isfinite(hi), hi, np.array([max(_cap(cv), lo_i) for cv, lo_i in zip(curves, lo, strict=True)]))
+        caps = np.array([max(_cap(cv), lo_i) for cv, lo_i in zip(curves, lo, strict=True)])
+        cap = np.where(np.isfinite(hi), hi, caps)
         for i in np.flatnonzero(free):
             g = np.linspace(lo[i], cap[i], grid + 1)
             x[i] = g[int(np.argmax(obj.channel(i, g)))]
