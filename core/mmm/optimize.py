@@ -184,11 +184,19 @@ def _solve(curves: list[ChannelCurve], obj: _Objective, lo: np.ndarray, hi: np.n
     def f(z: np.ndarray) -> float:
         return -float(sum(obj.channel(i, np.array([z[j]]))[0] for j, i in enumerate(idx)))
 
+    def jac(z: np.ndarray) -> np.ndarray:  # separable: each channel's own central difference
+        g = np.empty(idx.size)
+        for j, i in enumerate(idx):
+            h = max(1e-3, 1e-4 * abs(z[j]))
+            v = obj.channel(i, np.array([max(z[j] - h, 0.0), z[j] + h]))
+            g[j] = -(v[1] - v[0]) / (z[j] + h - max(z[j] - h, 0.0))
+        return g
+
     cons = []
     if budget is not None:
         fixed = lo[~free].sum()
         cons = [{"type": "ineq", "fun": lambda z: budget - fixed - z.sum()}]
-    res = minimize(f, x[idx], method="SLSQP", bounds=list(zip(blo, bhi, strict=True)), constraints=cons,
+    res = minimize(f, x[idx], jac=jac, method="SLSQP", bounds=list(zip(blo, bhi, strict=True)), constraints=cons,
                    options={"maxiter": 100, "ftol": 1e-10})
     if res.success and f(res.x) <= f(x[idx]) and (budget is None or res.x.sum() <= budget - lo[~free].sum() + 1e-6):
         x[idx] = np.clip(res.x, blo, bhi)
