@@ -1,0 +1,232 @@
+"""Attribution benchmark: 1M journeys from the long CSV through every model, accuracy against the planted truth,
+and the Markov model compared with the ChannelAttribution package on the same aggregated paths.
+
+    .venv/bin/python bench/attribution.py [--journeys 1000000] [--seed 42]
+
+Steps: generate TechStyle journeys with a known per-touch lift per channel, write the long CSV, then in a fresh
+process read it (pyarrow), validate, aggregate into distinct paths and run each model, timing every step and
+recording the peak memory (max RSS). Credit shares are scored against the true incremental shares (exact
+counterfactual removal from the generating probabilities). When ``bench/.venv-ca`` holds ChannelAttribution 2.2.5
+(``python3.12 -m venv bench/.venv-ca && bench/.venv-ca/bin/pip install channelattribution==2.2.5``) its heuristic
+and Markov models run on the same paths. Writes ``bench/results/attribution.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out" / "attribution"
+RESULTS = ROOT / "bench" / "results" / "attribution.md"
+CA_PYTHON = ROOT / "bench" / ".venv-ca" / "bin" / "python"
+
+CA_SCRIPT = r"""
+import json, sys, time
+import pandas as pd
+from ChannelAttribution import heuristic_models, markov_model
+paths = pd.read_csv(sys.argv[1])
+t = time.perf_counter()
+h = heuristic_models(paths, "path", "conversions", var_value="revenue")
+t_h = time.perf_counter() - t
+t = time.perf_counter()
+m = markov_model(paths, "path", "conversions", var_value="revenue", var_null="nulls", order=1, out_more=True,
+                 verbose=0)
+t_m = time.perf_counter() - t
+res = m["result"] if isinstance(m, dict) else m
+removal = m.get("removal_effects") if isinstance(m, dict) else None
+out = {"heuristic_seconds": t_h, "markov_seconds": t_m,
+       "markov": dict(zip(res["channel_name"], res["total_conversions"])),
+       "heuristic": {c: dict(zip(h["channel_name"], h[c])) for c in h.columns if c != "channel_name"},
+       "removal_effects": (dict(zip(removal["channel_name"], removal["removal_effects_conversion"]))
+                           if removal is not None else None)}
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+def measure(csv: Path, out_json: Path, paths_csv: Path) -> None:
+    """Read → validate → aggregate → every model, timed, in this (fresh) process; write timings and shares."""
+    from core.attribution import MODELS, read_journeys_csv, run_attribution, validate_journeys
+    from core.attribution.journeys import aggregate_journeys
+
+    times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    t0, c0 = time.perf_counter(), time.process_time()
+    df = read_journeys_csv(str(csv))
+    times["read CSV (pyarrow)"], cpu["read CSV (pyarrow)"] = time.perf_counter() - t0, time.process_time() - c0
+    t, c = time.perf_counter(), time.process_time()
+    valid = validate_journeys(df)
+    times["validate"], cpu["validate"] = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
+    ps = aggregate_journeys(valid, lookback_days=30, validated=True)
+    times["aggregate to paths"], cpu["aggregate to paths"] = time.perf_counter() - t, time.process_time() - c
+    shares: dict[str, dict[str, float]] = {}
+    for model in MODELS:
+        t, c = time.perf_counter(), time.process_time()
+        res = run_attribution(ps, [model])
+        times[model], cpu[model] = time.perf_counter() - t, time.process_time() - c
+        shares[model] = {c: v["share"] for c, v in res["models"][model].items()}
+    total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
+    ps.to_frame().to_csv(paths_csv, index=False)
+    doc = {"times": times, "cpu": cpu, "total_seconds": total, "total_cpu": total_cpu, "rows": len(df),
+           "journeys": ps.journeys, "paths": len(ps.paths), "channels": ps.channels,
+           "conversions": ps.total_conversions,
+           "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "shares": shares,
+           "markov_removal": res_markov_removal(ps)}
+    out_json.write_text(json.dumps(doc))
+
+
+def res_markov_removal(ps) -> dict[str, float]:
+    from core.attribution.markov import removal_effects
+
+    eff = removal_effects(ps, 1)["removal_conversions"]
+    return dict(zip(ps.channels, map(float, eff), strict=True))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b)[0])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--journeys", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--reuse", action="store_true", help="reuse a CSV generated by an earlier run")
+    ap.add_argument("--measure", nargs=3, metavar=("CSV", "OUT_JSON", "PATHS_CSV"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure:
+        measure(*map(Path, args.measure))
+        return 0
+
+    from core.demo.journeys import generate_journeys
+    from core.demo.techstyle import generate_techstyle
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    csv = OUT / f"journeys_{args.journeys}_{args.seed}.csv"
+    truth_json = csv.with_suffix(".truth.json")
+    if args.reuse and csv.exists() and truth_json.exists():
+        truth = json.loads(truth_json.read_text())
+        gen_s = write_s = float("nan")
+        print(f"reusing {csv}")
+    else:
+        t = time.perf_counter()
+        marketing = generate_techstyle(seed=args.seed).marketing
+        df, truth = generate_journeys(marketing, n_journeys=args.journeys, seed=args.seed)
+        gen_s = time.perf_counter() - t
+        t = time.perf_counter()
+        df.to_csv(csv, index=False)
+        write_s = time.perf_counter() - t
+        truth_json.write_text(json.dumps(truth))
+        print(f"generated {args.journeys:,} journeys ({len(df):,} touch rows) in {gen_s:.1f} s; wrote the CSV in "
+              f"{write_s:.1f} s")
+        del df
+    size_mb = csv.stat().st_size / 2**20
+    load = os.getloadavg()[0]
+
+    measured = OUT / "measure.json"
+    paths_csv = OUT / "paths.csv"
+    subprocess.run([sys.executable, __file__, "--measure", str(csv), str(measured), str(paths_csv)], check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    m = json.loads(measured.read_text())
+    channels = m["channels"]
+    true = np.array([truth["incremental_share"][c] for c in channels])
+
+    ca = None
+    ca_note = ""
+    if CA_PYTHON.exists():
+        ca_json = OUT / "ca.json"
+        proc = subprocess.run([str(CA_PYTHON), "-c", CA_SCRIPT, str(paths_csv), str(ca_json)], capture_output=True,
+                              text=True)
+        if proc.returncode == 0:
+            ca = json.loads(ca_json.read_text())
+        else:
+            ca_note = "ChannelAttribution failed to run: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+    else:
+        ca_note = "ChannelAttribution is not installed in bench/.venv-ca (see the module docstring)."
+
+    rows = []
+    for model, sh in m["shares"].items():
+        s = np.array([sh[c] for c in channels])
+        rows.append((model, m["times"][model], np.abs(s - true).max() * 100, np.abs(s - true).mean() * 100,
+                     spearman(s, true)))
+    if ca is not None:
+        total_ca = sum(ca["markov"].values())
+        s = np.array([ca["markov"].get(c, 0.0) / total_ca for c in channels])
+        rows.append(("ChannelAttribution markov (order 1)", ca["markov_seconds"], np.abs(s - true).max() * 100,
+                     np.abs(s - true).mean() * 100, spearman(s, true)))
+        ours = np.array([m["shares"]["markov"][c] for c in channels])
+        ca_diff = np.abs(ours - s).max() * 100
+        lc = ca["heuristic"].get("last_touch_conversions")
+        if lc:
+            tot = sum(lc.values())
+            s_lc = np.array([lc.get(c, 0.0) / tot for c in channels])
+            rows.append(("ChannelAttribution last touch", ca["heuristic_seconds"], np.abs(s_lc - true).max() * 100,
+                         np.abs(s_lc - true).mean() * 100, spearman(s_lc, true)))
+
+    print(json.dumps({k: round(v, 3) for k, v in m["times"].items()}, indent=1))
+    print(f"total read + validate + aggregate + all models: {m['total_seconds']:.2f} s wall, {m['total_cpu']:.2f} s "
+          f"CPU (load average {load:.1f}), peak RSS "
+          f"{m['max_rss_mb']:.0f} MB, {m['paths']:,} distinct paths")
+    for r in rows:
+        print(f"{r[0]:36s} {r[1]:7.3f} s  max err {r[2]:5.1f} pts  mean err {r[3]:4.1f} pts  rho {r[4]:+.2f}")
+
+    lines = [
+        "## Multi-touch attribution",
+        "",
+        f"{args.journeys:,} TechStyle journeys ({m['rows']:,} touch rows, {size_mb:.0f} MB long CSV, "
+        f"{len(channels)} channels incl. Direct, {m['conversions']:,.0f} conversions) collapse to "
+        f"{m['paths']:,} distinct paths. Conversions follow a planted per-touch lift per channel; the truth is each "
+        "channel's share of incremental conversions (exact counterfactual removal of its touches).",
+        "",
+        "| step | wall seconds | CPU seconds |",
+        "|---|---:|---:|",
+        *[f"| {k} | {v:.2f} | {m['cpu'][k]:.2f} |" for k, v in m["times"].items()
+          if k in ("read CSV (pyarrow)", "validate", "aggregate to paths")],
+        f"| all 9 models | {sum(v for k, v in m['times'].items() if k in m['shares']):.2f} | "
+        f"{sum(v for k, v in m['cpu'].items() if k in m['shares']):.2f} |",
+        f"| **total, CSV to all credits** | **{m['total_seconds']:.2f}** | **{m['total_cpu']:.2f}** |",
+        "",
+        f"Peak memory (max RSS of the measuring process): {m['max_rss_mb']:.0f} MB. Load average when measured: "
+        f"{load:.1f} on 2 cores shared with other work, so wall times are inflated; CPU seconds include pyarrow's "
+        "reader threads.",
+        "",
+        "| model | seconds | max share error (pts) | mean share error (pts) | Spearman vs truth |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {r[0]} | {r[1]:.3f} | {r[2]:.1f} | {r[3]:.1f} | {r[4]:+.2f} |" for r in rows],
+        "",
+    ]
+    if ca is not None:
+        lines += [f"Markov removal-effect shares, Growthlens (exact, fundamental matrix) vs ChannelAttribution "
+                  f"2.2.5 on the same paths: largest difference {ca_diff:.2f} points.", ""]
+    if ca_note:
+        lines += [ca_note, ""]
+    inc = np.array([m["shares"]["incremental"][c] for c in channels])
+    swaps = [f"{channels[i]} vs {channels[j]} (true {true[i]:.1%} vs {true[j]:.1%}, estimated {inc[i]:.1%} vs "
+             f"{inc[j]:.1%})" for i in range(len(channels)) for j in range(i + 1, len(channels))
+             if (true[i] - true[j]) * (inc[i] - inc[j]) < 0]
+    lines += [("Incremental lift ranks every pair of channels as the truth does." if not swaps else
+               "Pairs the incremental-lift model orders differently from the truth: " + "; ".join(swaps) + "."), ""]
+    if ca is not None:
+        lines += ["ChannelAttribution 2.2.5 was installed with `python3.12 -m venv bench/.venv-ca && "
+                  "bench/.venv-ca/bin/pip install channelattribution==2.2.5 matplotlib` (it imports matplotlib).", ""]
+    if not np.isnan(gen_s):
+        lines += [f"Generation ({gen_s:.0f} s) and CSV writing ({write_s:.0f} s) are not included.", ""]
+    lines += ["Reproduce: `.venv/bin/python bench/attribution.py --journeys 1000000 --seed 42`", ""]
+    RESULTS.write_text("\n".join(lines))
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
