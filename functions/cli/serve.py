@@ -53,6 +53,10 @@ def ensure_demo(data_dir: Path, env: dict[str, str]) -> None:
     demo = data_dir / "demo"
     _run_cli(["demo", "techstyle", "--out", str(demo / "techstyle")], env)
     _run_cli(["import", str(demo / "techstyle")], env)
+    print("Fitting the marketing mix model on the demo data...", flush=True)
+    from functions.mmm_service import fit_current
+
+    fit_current(store, workspace)
     if importlib.util.find_spec("core.demo.glowbeauty") and importlib.util.find_spec("functions.cli.sync"):
         _run_cli(["demo", "glowbeauty", "--out", str(demo / "glowbeauty")], env)
         _run_cli(["sync", str(demo / "glowbeauty")], env)

@@ -48,14 +48,40 @@ def test_one_function_per_route_group(template) -> None:
         assert callable(getattr(handlers, name)), cmd
 
 
+def _pattern(path: str) -> re.Pattern[str]:
+    """An API Gateway route path as a regex ({proxy+} greedy, {name} one segment)."""
+    rx = re.sub(r"\{[^/}]+\+\}", ".+", path)
+    rx = re.sub(r"\{[^/}]+\}", "[^/]+", rx)
+    return re.compile(f"^{rx}$")
+
+
+def _routes(app) -> list[tuple[str, str]]:
+    """(METHOD, path with parameters filled in) of every /api route of an app, from its OpenAPI document."""
+    return [(m.upper(), re.sub(r"\{[^/}]+\}", "x", path)) for path, ops in app.openapi()["paths"].items()
+            if path.startswith("/api/") for m in ops]
+
+
 def test_http_routes_point_at_their_group(template) -> None:
+    """Every API Gateway route reaches a function whose app serves it, and every API route has a gateway route."""
+    from functions.app import create_app
+
+    covered: set[tuple[str, str]] = set()
     for name, fn in _functions(template).items():
         group = fn["Properties"]["ImageConfig"]["Command"][0].rsplit(".", 1)[1]
+        if group not in ROUTE_GROUPS:
+            continue
+        routes = _routes(create_app([group]))
         for ev in fn["Properties"].get("Events", {}).values():
             if ev["Type"] != "HttpApi":
                 continue
-            path = ev["Properties"]["Path"]
+            path, method = ev["Properties"]["Path"], ev["Properties"]["Method"]
             assert path.startswith("/api/"), (name, path)
+            served = [(m, p) for m, p in routes if m == method and _pattern(path).match(p)]
+            assert served, f"{name}: {method} {path} reaches group {group!r}, which serves no such route"
+            covered.update(served)
+    for group in ROUTE_GROUPS:
+        for m, p in _routes(create_app([group])):
+            assert (m, p) in covered, f"{m} {p} (group {group}) has no API Gateway route"
 
 
 def test_runtime_and_bucket_hardening(template) -> None:

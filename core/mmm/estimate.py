@@ -1,0 +1,215 @@
+"""Numerical core of the MMM fit: variable projection over per-channel nonlinear parameters.
+
+Model (per period t, channels c): ``y_t = B_t·γ + Σ_c days·β_c·hill(adstock(x_c)_t; half_c, shape_c) + ε_t`` with
+``x_c`` the channel's daily-average spend in the period, β_c ≥ 0 the maximum daily incremental KPI, and B the
+baseline design (ridge-penalised where asked). For given nonlinear parameters θ = (decay, log half, log shape) per
+channel, γ and β have a closed form (ridge projection + a C×C non-negative least squares), so the search runs over θ
+alone — 3 numbers per channel — with an exact analytic gradient (envelope theorem), by L-BFGS-B from several starts.
+Observation weights let the same code fit a time-ordered holdout (weight 0) and block-bootstrap replicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.optimize import minimize, nnls
+
+from core.mmm.adstock import geometric_adstock, geometric_adstock_grad
+from core.mmm.saturation import hill_grad
+
+__all__ = ["Bounds", "Problem", "Solution", "fit_problem"]
+
+LOG_SHAPE_PRIOR_SD = 0.6  # weak prior: shape around 1 (log-normal, sd 0.6)
+LOG_HALF_PRIOR_SD = 1.2  # weak prior: half-saturation around the channel's typical spend
+DECAY_PRIOR = (0.3, 0.25)  # weak prior on the carry-over decay per day (mean, sd); per week it is decay**7
+
+
+@dataclass
+class Bounds:
+    decay_max: float
+    log_half: tuple[float, float]  # relative to the channel's mean daily spend
+    log_shape: tuple[float, float]
+
+
+@dataclass
+class Solution:
+    theta: np.ndarray  # (C, 3): decay, log relative half, log shape
+    beta: np.ndarray  # (K,) per media column (a channel with an efficiency break has one per period), KPI per day
+    gamma: np.ndarray  # baseline coefficients (KPI units)
+    objective: float
+
+    def decay(self) -> np.ndarray:
+        return self.theta[:, 0]
+
+    def shape(self) -> np.ndarray:
+        return np.exp(self.theta[:, 2])
+
+
+class Problem:
+    """Weighted, penalised least squares in (γ, β) profiled over θ."""
+
+    def __init__(self, y: np.ndarray, B: np.ndarray, pen: np.ndarray, x: np.ndarray, days: float,
+                 scale: np.ndarray, w: np.ndarray | None = None, ridge: float = 1.0,
+                 sigma2: float | None = None, segments: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``segments`` = (column → channel index (K,), masks (n, K)): a channel whose efficiency changes at a known
+        date (e.g. a platform's privacy change) gets one β per period of constant efficiency, sharing its θ."""
+        self.n, self.C = x.shape
+        if segments is None:
+            segments = (np.arange(self.C), np.ones((self.n, self.C)))
+        self.seg_ch, self.seg_mask = segments
+        self.n_cols = len(self.seg_ch)
+        self.plain = self.n_cols == self.C and bool(np.all(self.seg_mask == 1.0))
+        self.x, self.days, self.scale = x, days, scale  # x: daily-average spend per period; scale: spend units
+        self.w = np.ones(self.n) if w is None else np.asarray(w, float)
+        self.sw = np.sqrt(self.w)
+        self.ys_unit = float(np.std(y)) or 1.0
+        self.y = y / self.ys_unit
+        self.Bsd = B.std(axis=0)
+        self.Bsd[self.Bsd == 0] = 1.0
+        self.Bsd[pen == 0] = 1.0
+        self.B = B / self.Bsd
+        self.yw = self.y * self.sw
+        self.Bw = self.B * self.sw[:, None]
+        lam = ridge * pen * max(self.w.sum(), 1.0) / 100.0
+        K = cho_factor(self.Bw.T @ self.Bw + np.diag(lam + 1e-9))
+        self.Kinv = cho_solve(K, np.eye(B.shape[1]))  # small (p×p): a matmul per evaluation beats a solve
+        self.Bty = self.Bw.T @ self.yw
+        self.Ky = cho_solve(K, self.Bty)
+        self.c0 = float(self.yw @ self.yw - self.Bty @ self.Ky)
+        self.sigma2 = sigma2  # residual variance in unit scale (for the weak prior); None → no prior
+        self.n_eff = max(self.w.sum(), 1.0)
+        m, sd = DECAY_PRIOR  # expressed per period: a week's decay is the day's to the 7th power
+        self.decay_prior = (m ** days, max(sd * days * m ** (days - 1), 0.1)) if days > 1 else (m, sd)
+
+    # features ---------------------------------------------------------------------------------------------
+    def features(self, theta: np.ndarray, grad: bool = False):
+        """Media features days·hill(adstock(x)) (n, C) and, with ``grad``, their θ-derivatives (n, C, 3)."""
+        n, C = self.n, self.C
+        half = np.exp(theta[:, 1]) * self.scale
+        shape = np.exp(theta[:, 2])
+        A = np.empty((n, C))
+        dA = np.empty((n, C)) if grad else None
+        for c in range(C):
+            if grad:
+                A[:, c], dA[:, c] = geometric_adstock_grad(self.x[:, c], theta[c, 0])
+            else:
+                A[:, c] = geometric_adstock(self.x[:, c], theta[c, 0])
+        if not grad:
+            return self.days * hill_matrix(A, half, shape), None
+        h, hx, hh, hs = hill_grad(A, half, shape)
+        dH = np.empty((n, C, 3))
+        dH[:, :, 0] = self.days * hx * dA
+        dH[:, :, 1] = self.days * hh * half
+        dH[:, :, 2] = self.days * hs * shape
+        return self.days * h, dH
+
+    def expand(self, H: np.ndarray) -> np.ndarray:
+        """Channel features (n, C) → media columns (n, K), one per channel segment."""
+        if self.plain:
+            return H
+        return H[:, self.seg_ch] * self.seg_mask
+
+    def _prior(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.sigma2 is None:
+            return 0.0, np.zeros_like(theta)
+        g = np.zeros_like(theta)
+        # in SSE units: 2σ² × negative log prior
+        k = 2.0 * self.sigma2
+        m, sd = self.decay_prior
+        v = k * (0.5 * (theta[:, 1] / LOG_HALF_PRIOR_SD) ** 2 + 0.5 * (theta[:, 2] / LOG_SHAPE_PRIOR_SD) ** 2
+                 + 0.5 * ((theta[:, 0] - m) / sd) ** 2).sum()
+        g[:, 0] = k * (theta[:, 0] - m) / sd**2
+        g[:, 1] = k * theta[:, 1] / LOG_HALF_PRIOR_SD**2
+        g[:, 2] = k * theta[:, 2] / LOG_SHAPE_PRIOR_SD**2
+        return float(v), g
+
+    def solve_linear(self, H: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """β ≥ 0 and γ for fixed (segment-expanded) features; returns (β unit-scale, γ unit-scale, penalised SSE)."""
+        Hw = H * self.sw[:, None]
+        BtH = self.Bw.T @ Hw
+        KBtH = self.Kinv @ BtH
+        Q = Hw.T @ Hw - BtH.T @ KBtH
+        b = Hw.T @ self.yw - BtH.T @ self.Ky
+        Q = 0.5 * (Q + Q.T) + np.eye(self.n_cols) * (1e-10 * (np.trace(Q) + 1e-12))
+        beta = _nnls_quadratic(Q, b)
+        sse = self.c0 - 2 * b @ beta + beta @ Q @ beta
+        gamma = self.Ky - KBtH @ beta
+        return beta, gamma, float(max(sse, 0.0))
+
+    def objective(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = z.reshape(self.C, 3)
+        H, dH = self.features(theta, grad=True)
+        Hs = self.expand(H)
+        beta, gamma, sse = self.solve_linear(Hs)
+        e = self.sw * (self.y - self.B @ gamma - Hs @ beta)  # weighted residual
+        if self.plain:
+            g = -2.0 * ((e * self.sw) @ dH.reshape(self.n, -1)).reshape(self.C, 3) * beta[:, None]
+        else:  # each segment's β times its own part of the channel's derivative
+            ew = e * self.sw
+            gk = -2.0 * np.einsum("tk,tkj->kj", ew[:, None] * self.seg_mask, dH[:, self.seg_ch, :]) * beta[:, None]
+            g = np.zeros((self.C, 3))
+            np.add.at(g, self.seg_ch, gk)
+        pv, pg = self._prior(theta)
+        return (sse + pv) / self.n_eff, ((g + pg) / self.n_eff).ravel()
+
+    def solution(self, z: np.ndarray) -> Solution:
+        theta = z.reshape(self.C, 3).copy()
+        H, _ = self.features(theta)
+        beta, gamma, sse = self.solve_linear(self.expand(H))
+        pv, _ = self._prior(theta)
+        return Solution(theta, beta * self.ys_unit, gamma / self.Bsd * self.ys_unit, (sse + pv) / self.n_eff)
+
+
+def hill_matrix(A: np.ndarray, half: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Hill per column with per-column half and shape."""
+    with np.errstate(divide="ignore"):
+        r = np.exp(shape * (np.log(np.maximum(A, 1e-300)) - np.log(half)))
+    return r / (1.0 + r)
+
+
+def _nnls_quadratic(Q: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """argmin β'Qβ − 2b'β subject to β ≥ 0 (Q symmetric positive definite)."""
+    try:
+        sol = np.linalg.solve(Q, b)
+        if (sol >= 0).all():
+            return sol
+        L = np.linalg.cholesky(Q)
+    except np.linalg.LinAlgError:
+        L = np.linalg.cholesky(Q + np.eye(len(b)) * 1e-8 * (np.trace(Q) + 1))
+    # ||L'β − L^{-1}b||² = β'Qβ − 2b'β + const
+    rhs = np.linalg.solve(L, b)
+    beta, _ = nnls(L.T, rhs, maxiter=50 * len(b))
+    return beta
+
+
+def box(C: int, bounds: Bounds) -> list[tuple[float, float]]:
+    return [(0.0, bounds.decay_max), bounds.log_half, bounds.log_shape] * C
+
+
+def fit_problem(prob: Problem, bounds: Bounds, starts: list[np.ndarray], maxiter: int = 200,
+                tol: float = 1e-9) -> Solution:
+    """Best local optimum of the profiled objective over the given starting points."""
+    bx = box(prob.C, bounds)
+    best_z, best_f = None, np.inf
+    for z0 in starts:
+        z0 = np.clip(np.asarray(z0, float).ravel(), [b[0] for b in bx], [b[1] for b in bx])
+        res = minimize(prob.objective, z0, jac=True, method="L-BFGS-B", bounds=bx,
+                       options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-7})
+        if res.fun < best_f:
+            best_z, best_f = res.x, float(res.fun)
+    return prob.solution(best_z)
+
+
+def random_starts(rng: np.random.Generator, C: int, bounds: Bounds, n: int) -> list[np.ndarray]:
+    """A central start plus n−1 random ones inside the box (deterministic for the generator's seed)."""
+    center = np.tile([min(0.3, bounds.decay_max / 2), 0.0, 0.0], C)
+    lo = np.array([b[0] for b in box(C, bounds)])
+    hi = np.array([b[1] for b in box(C, bounds)])
+    out = [center]
+    for _ in range(max(n - 1, 0)):
+        u = rng.random(3 * C)
+        # sample the middle of the box more than its edges
+        out.append(lo + (hi - lo) * (0.15 + 0.7 * u))
+    return out
