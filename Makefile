@@ -28,8 +28,11 @@ test: lint
 	@test -x /usr/bin/chromium || ./.ci/install-chromium || echo "note: Chromium unavailable; browser tests will be skipped"
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
+BENCHES := overview mmm optimize simulate attribution cdp identity
+
 bench: $(STAMP)
-	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+	for b in $(BENCHES); do nice $(BIN)/python bench/$$b.py || exit 1; done
+	$(BIN)/python bench/collect.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

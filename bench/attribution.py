@@ -20,6 +20,7 @@ import resource
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def main() -> int:
         print(f"reusing {csv}")
     else:
         t = time.perf_counter()
-        marketing = generate_techstyle(seed=args.seed).marketing
+        marketing = generate_techstyle(seed=args.seed, end=date(2026, 11, 25)).marketing
         df, truth = generate_journeys(marketing, n_journeys=args.journeys, seed=args.seed)
         gen_s = time.perf_counter() - t
         t = time.perf_counter()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ def datasets() -> list[dict]:
     try:
         from core.demo.techstyle import generate_techstyle
 
-        d = generate_techstyle(seed=42)
+        d = generate_techstyle(seed=42, end=date(2026, 11, 25))
         df = to_wide(d.marketing, d.kpis)
         out.append({"name": "TechStyle daily (730 d, 5 ch)", "df": df, "ef": d.external_factors,
                     "spend": [c for c in df.columns if c not in ("date", "revenue")], "controls": [],

@@ -155,7 +155,7 @@ def main() -> int:
     ap.add_argument("--page-loads", type=int, default=7, help="browser page loads (default: %(default)s)")
     args = ap.parse_args()
 
-    data = generate_techstyle()
+    data = generate_techstyle(end=date(2026, 11, 25))
     days = (data.marketing["date"].max() - data.marketing["date"].min()).days + 1
     core_s = bench_core(data, args.repeat)
     print(f"core.metrics.overview, {days} days x {data.marketing['channel'].nunique()} channels: {ms(core_s)}")

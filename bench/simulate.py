@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +110,7 @@ def forecast_section() -> list[str]:
     from core.mmm.forecast import backtest
 
     rows = []
-    demo = techstyle.generate_techstyle(seed=42)
+    demo = techstyle.generate_techstyle(seed=42, end=date(2026, 11, 25))
     wide = to_wide(demo.marketing, demo.kpis)
     spend = [c for c in wide.columns if c not in {"date", "revenue"}]
     worlds = [("TechStyle demo (seed 42)", wide, spend, demo.external_factors)]
@@ -178,7 +179,7 @@ def pymc_section() -> list[str]:
     from core.mmm.plan import evaluate, make_plan
     from tests.core.mmm.test_plan import WORLD_1, make_artifact
 
-    demo = techstyle.generate_techstyle(seed=42)
+    demo = techstyle.generate_techstyle(seed=42, end=date(2026, 11, 25))
     wide = to_wide(demo.marketing, demo.kpis)
     spend = [c for c in wide.columns if c not in {"date", "revenue"}]
     cases = [("Hand-made curves (5 channels, 150 draws)", make_artifact(WORLD_1), None),

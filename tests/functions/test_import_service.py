@@ -142,7 +142,6 @@ def test_gather_paths_folder_notes(tmp_path):
 
 
 def test_cli_demo_folder_round_trip(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("core.demo.journeys")
     monkeypatch.setenv("GROWTHLENS_DATA_DIR", str(tmp_path / "store"))
     monkeypatch.delenv("GROWTHLENS_BUCKET", raising=False)
     out = tmp_path / "demo"

@@ -58,7 +58,6 @@ def test_optimize_missing_model(tmp_path, capsys) -> None:
 
 
 def test_fit_then_optimize(tmp_path, capsys) -> None:
-    pytest.importorskip("core.mmm.fit")
     import pandas as pd
 
     rng = np.random.default_rng(0)

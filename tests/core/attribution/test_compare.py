@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +19,7 @@ from .conftest import SECOND_LIFTS, second_world_marketing
 def techstyle_world():
     from core.demo.techstyle import generate_techstyle
 
-    marketing = generate_techstyle(seed=3).marketing
+    marketing = generate_techstyle(seed=3, end=date(2026, 11, 25)).marketing
     df, truth = generate_journeys(marketing, n_journeys=15000, seed=1)
     return df, truth
 

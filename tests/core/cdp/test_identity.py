@@ -3,6 +3,7 @@ stable person ids, splitting wrong merges, the chaining guard, explanations and 
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -250,7 +251,7 @@ def test_accuracy_on_generated_populations(people, seed, typo, missing, min_p, m
 
 
 def test_glowbeauty_accuracy():
-    gb = pytest.importorskip("core.demo.glowbeauty")
+    gb = importlib.import_module("core.demo.glowbeauty")
     for seed, customers in ((7, 500), (13, 300)):
         rec, truth = glowbeauty_records(gb.generate_glowbeauty(seed=seed, customers=customers))
         res = resolve(rec)

@@ -198,7 +198,6 @@ def test_parquet_and_duplicate_across_files():
 
 
 def test_journeys_validated_when_attribution_present():
-    pytest.importorskip("core.attribution.journeys")
     good = "journey_id,timestamp,channel,converted,revenue\nj1,2025-01-01 10:00,Google Ads,0,0\n" \
            "j1,2025-01-02 09:00,Meta Ads,1,80\n"
     r = build_dataset(_frames(m=_long(days=3), j=good))

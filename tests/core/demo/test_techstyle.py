@@ -232,7 +232,6 @@ def test_bad_params():
 
 
 def test_write_techstyle(tmp_path):
-    pytest.importorskip("core.demo.journeys")
     paths = write_techstyle(tmp_path, seed=3, journeys=300, params=TechStyleParams(days=90), end=END)
     for name in ("daily_marketing_data", "daily_kpis", "campaigns", "external_factors", "journeys", "truth"):
         assert paths[name].exists()

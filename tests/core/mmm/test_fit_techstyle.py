@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+from datetime import date
+
 import pytest
 
-techstyle = pytest.importorskip("core.demo.techstyle")
+techstyle = importlib.import_module("core.demo.techstyle")
 
 from core.mmm.design import to_wide  # noqa: E402
 from core.mmm.fit import fit_mmm  # noqa: E402
@@ -12,7 +15,7 @@ from core.mmm.fit import fit_mmm  # noqa: E402
 
 @pytest.fixture(scope="module")
 def fitted():
-    data = techstyle.generate_techstyle(seed=42)
+    data = techstyle.generate_techstyle(seed=42, end=date(2026, 11, 25))
     df = to_wide(data.marketing, data.kpis)
     channels = [c for c in df.columns if c not in ("date", "revenue")]
     art = fit_mmm(df, spend_cols=channels, external_factors=data.external_factors, n_boot=60, seed=0)
