@@ -1,0 +1,284 @@
+"""Fellegi–Sunter record matching: comparison levels, blocking, m/u estimation by EM, pair weights.
+
+Used by :mod:`core.cdp.identity` for the probabilistic stage. Each comparison (first and last name, date of birth,
+postcode, address, city, phone, email) has levels from "equal" to "different"; candidate pairs come from several
+blocking keys; u-probabilities from random record pairs and m-probabilities from EM over training sessions (pairs
+blocked on one field, which that session does not estimate, as Splink does). A pair's weight is the sum of
+log2(m/u) over its comparison levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import OSA, JaroWinkler
+from rapidfuzz.process import cpdist
+
+from core.cdp import normalize as nz
+
+_MAX_BLOCK = 200  # blocks larger than this carry little signal and would cost O(n^2) pairs: skipped
+_RANDOM_PAIRS = 60_000
+_EM_ITERATIONS = 40
+_SESSION_PAIRS = 50_000  # EM needs no more pairs than this per session
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    name: str  # the input column it explains
+    col: str  # the normalised column
+    kind: str
+    labels: tuple[str, ...]  # one per level, the last is "different"
+
+
+COMPARISONS = [
+    _Comparison("first_name", "first", "name", ("equal", "very similar", "similar", "different")),
+    _Comparison("last_name", "last", "name", ("equal", "very similar", "similar", "different")),
+    _Comparison("date_of_birth", "dob", "dob", ("equal", "one typo or day/month swapped", "two typos", "different")),
+    _Comparison("postcode", "postcode", "code", ("equal", "one typo", "different")),
+    _Comparison("address", "address", "text", ("equal", "very similar", "similar", "different")),
+    _Comparison("city", "city", "city", ("equal", "similar", "different")),
+    _Comparison("phone", "phone", "phone", ("equal", "one digit off or same last 7 digits", "different")),
+    _Comparison("email", "email", "email", ("equal", "one typo", "different")),
+]
+
+# ------------------------------------------------------------------------------------------- pairwise comparisons
+_HELPER_COLS = ("first_canon", "email_domain", "email_nodigit", "dob_swap", "phone7")
+
+
+def comparison_columns(n: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The normalised columns as object arrays, plus presence masks (``"<col>?"``), built once per resolution."""
+    cols = {c: n[c].to_numpy(dtype=object) for c in [*(c.col for c in COMPARISONS), *_HELPER_COLS]}
+    cols.update({f"{c.col}?": n[c.col].notna().to_numpy() for c in COMPARISONS})
+    return cols
+
+
+def comparison_levels(n: dict[str, np.ndarray], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Comparison level of each pair for every comparison (-1 where either value is missing). Shape (pairs, K).
+    ``n`` comes from :func:`comparison_columns`. Similarity scores are computed only for pairs whose values differ."""
+    out = np.full((len(i), len(COMPARISONS)), -1, dtype=np.int8)
+    if len(i) == 0:
+        return out
+    for k, c in enumerate(COMPARISONS):
+        vals = n[c.col]
+        present = n[f"{c.col}?"]
+        ok = np.flatnonzero(present[i] & present[j])
+        if len(ok) == 0:
+            continue
+        ia, ib = i[ok], j[ok]
+        a, b = vals[ia], vals[ib]
+        eq = a == b
+        if c.col == "first":
+            canon = n["first_canon"]
+            eq |= canon[ia] == canon[ib]
+        lev = np.zeros(len(ok), dtype=np.int8)
+        ne = np.flatnonzero(~eq)
+        if len(ne):
+            sa, sb = a[ne].tolist(), b[ne].tolist()
+            if c.kind in ("name", "text", "city"):
+                jw = cpdist(sa, sb, scorer=JaroWinkler.normalized_similarity, workers=1)
+                if c.kind == "name":
+                    lev[ne] = np.where(jw >= 0.92, 1, np.where(jw >= 0.8, 2, 3))
+                elif c.kind == "text":
+                    lev[ne] = np.where(jw >= 0.9, 1, np.where(jw >= 0.75, 2, 3))
+                else:
+                    lev[ne] = np.where(jw >= 0.88, 1, 2)
+            else:
+                d = cpdist(sa, sb, scorer=OSA.distance, workers=1)
+                if c.kind == "email":
+                    # a typo in the local part at the same domain; a similar local part at another domain is no
+                    # evidence beyond the name it is built from, and "jane.smith2@" next to "jane.smith@" is
+                    # usually a second person with the same name
+                    dom = n["email_domain"]
+                    nodig = n["email_nodigit"]
+                    typo = (d <= 1) & (dom[ia[ne]] == dom[ib[ne]]) & (nodig[ia[ne]] != nodig[ib[ne]])
+                    lev[ne] = np.where(typo, 1, 2)
+                elif c.kind == "dob":
+                    swap = n["dob_swap"]
+                    sw = swap[ia[ne]] == b[ne]
+                    lev[ne] = np.where((d <= 1) | sw, 1, np.where(d <= 2, 2, 3))
+                elif c.kind == "phone":
+                    p7 = n["phone7"]
+                    lev[ne] = np.where((d <= 1) | (p7[ia[ne]] == p7[ib[ne]]), 1, 2)
+                else:
+                    lev[ne] = np.where(d <= 1, 1, 2)
+        out[ok, k] = lev
+    # first and last name written the wrong way round: count both as "very similar"
+    first, last = n["first"], n["last"]
+    cand = np.flatnonzero((out[:, 0] > 0) & (out[:, 1] > 0))
+    if len(cand):
+        sw = (first[i[cand]] == last[j[cand]]) & (last[i[cand]] == first[j[cand]])
+        out[cand[sw], 0] = 1
+        out[cand[sw], 1] = 1
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------- blocking
+def _key(*parts: list) -> pd.Series:
+    """Element-wise "a|b|..." of several value lists; None where any part is missing or empty."""
+    arrs = [np.asarray(p, dtype=object) for p in parts]
+    ok = np.ones(len(arrs[0]), dtype=bool)
+    for a in arrs:
+        ok &= pd.notna(a) & (a != "")
+    out = np.full(len(ok), None, dtype=object)
+    if ok.any():
+        joined = arrs[0][ok]
+        for a in arrs[1:]:
+            joined = joined + "|" + a[ok]
+        out[ok] = joined
+    return pd.Series(out, dtype=object)
+
+
+def _blocking_keys(n: pd.DataFrame) -> dict[str, pd.Series]:
+    """Several blocking keys, so that a typo in one field still leaves the pair a candidate through another."""
+    col = {c: n[c].tolist() for c in ("first_canon", "last", "dob", "postcode", "email", "phone", "address", "city")}
+
+    def cut(vals: list, lo: int, hi: int | None) -> list:
+        return [None if v is None else v[lo:hi] for v in vals]
+
+    sx_last = [nz.soundex(v) for v in col["last"]]
+    sx_first = [nz.soundex(v) for v in col["first_canon"]]
+    return {
+        "postcode": _key(col["postcode"]),
+        "surname soundex + birth year": _key(sx_last, cut(col["dob"], 0, 4)),
+        "first-name soundex + date of birth": _key(sx_first, col["dob"]),
+        "first and surname soundex, either order": _key([None if a is None or b is None else min(a, b) for a, b in
+                                                          zip(sx_first, sx_last, strict=True)],
+                                                         [None if a is None or b is None else max(a, b) for a, b in
+                                                          zip(sx_first, sx_last, strict=True)]),
+        "date of birth": _key(col["dob"]),
+        "surname + city": _key(col["last"], col["city"]),
+        "email local part": _key([None if v is None else v.split("@")[0] for v in col["email"]]),
+        "phone last 7 digits": _key(cut(col["phone"], -7, None)),
+        "address start + surname initial": _key(cut(col["address"], 0, 10), cut(col["last"], 0, 1)),
+        "date of birth + postcode start": _key(col["dob"], cut(col["postcode"], 0, 3)),
+    }
+
+
+def _block_pairs(key: pd.Series, size: int) -> tuple[np.ndarray, int]:
+    """Pair codes (i * size + j, i < j) of records sharing ``key``; blocks above _MAX_BLOCK records are skipped."""
+    k = key.dropna()
+    if k.empty:
+        return np.empty(0, np.int64), 0
+    counts = k.map(k.value_counts())
+    skipped = int(k[counts > _MAX_BLOCK].nunique())
+    k = k[(counts > 1) & (counts <= _MAX_BLOCK)]
+    if k.empty:
+        return np.empty(0, np.int64), skipped
+    df = pd.DataFrame({"key": k.to_numpy(), "i": k.index.to_numpy()})
+    m = df.merge(df, on="key")
+    m = m[m["i_x"] < m["i_y"]]
+    return m["i_x"].to_numpy(np.int64) * size + m["i_y"].to_numpy(np.int64), skipped
+
+
+def candidate_pairs(n: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Record pairs sharing at least one blocking key."""
+    size = len(n)
+    codes, stats = [], {}
+    for name, key in _blocking_keys(n).items():
+        c, skipped = _block_pairs(key, size)
+        stats[name] = {"pairs": int(len(c)), "skipped_blocks": skipped}
+        codes.append(c)
+    u = np.unique(np.concatenate(codes)) if codes else np.empty(0, np.int64)
+    return u // size, u % size, stats
+
+
+# EM training sessions (as in Splink): pairs blocked on one key; the comparisons tied to that key are not estimated
+# in that session (every pair agrees on them), the others are, with u fixed from random pairs.
+_SESSIONS = [
+    ("date of birth", lambda n: _key(n["dob"].tolist()), {"date_of_birth"}),
+    ("postcode", lambda n: _key(n["postcode"].tolist()), {"postcode", "city", "address"}),
+    ("first and last name", lambda n: _key(n["first"].tolist(), n["last"].tolist()), {"first_name", "last_name"}),
+    ("email", lambda n: _key(n["email"].tolist()), {"email"}),
+    ("phone", lambda n: _key(n["phone"].tolist()), {"phone"}),
+]
+
+
+def _em(levels: np.ndarray, active: list[int], m_list: list[np.ndarray], u_list: list[np.ndarray]
+        ) -> tuple[float, list[np.ndarray]]:
+    """EM for the match share and the m-probabilities of the ``active`` comparisons, u fixed."""
+    lam = 0.3
+    m_new = [m.copy() for m in m_list]
+    for _ in range(_EM_ITERATIONS):
+        z = np.full(len(levels), np.log(lam) - np.log1p(-lam))
+        for k in active:
+            lv = levels[:, k]
+            ok = lv >= 0
+            z[ok] += np.log(m_new[k][lv[ok]]) - np.log(u_list[k][lv[ok]])
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        new_lam = float(np.clip(p.mean(), 1e-6, 1 - 1e-6))
+        for k in active:
+            lv = levels[:, k]
+            ok = lv >= 0
+            if ok.sum() == 0:
+                continue
+            w = np.bincount(lv[ok], weights=p[ok], minlength=len(m_new[k])) + 1e-3
+            m_new[k] = w / w.sum()
+        done = abs(new_lam - lam) < 1e-7
+        lam = new_lam
+        if done:
+            break
+    return lam, m_new
+
+
+def fit_weights(n: pd.DataFrame, cols: dict[str, np.ndarray], rng: np.random.Generator) -> dict:
+    """Fellegi–Sunter parameters: u from random record pairs; m by EM over training sessions (each comparison's m
+    averaged over the sessions that estimate it); the prior (share of all pairs that match) from each session's
+    estimated match count divided by the share of matches that agree on the session's key."""
+    size = len(n)
+    r = min(_RANDOM_PAIRS, size * (size - 1) // 2)
+    a = rng.integers(0, size, r)
+    b = rng.integers(0, size - 1, r)
+    b = b + (b >= a)
+    lr = comparison_levels(cols, a, b)
+    names = [c.name for c in COMPARISONS]
+    u_list, m_init = [], []
+    for k, c in enumerate(COMPARISONS):
+        nl = len(c.labels)
+        cnt = np.bincount(lr[:, k][lr[:, k] >= 0], minlength=nl).astype(float)
+        u_list.append((cnt + 0.5) / (cnt.sum() + 0.5 * nl))
+        m_init.append(np.array([0.8] + [0.15 / (nl - 2)] * (nl - 2) + [0.05]) if nl > 2 else np.array([0.9, 0.1]))
+    estimates: list[list[np.ndarray]] = [[] for _ in COMPARISONS]
+    sessions = []
+    for label, keyfn, tied in _SESSIONS:
+        codes, _ = _block_pairs(keyfn(n), size)
+        if len(codes) < 20:
+            continue
+        if len(codes) > _SESSION_PAIRS:
+            codes = rng.choice(codes, _SESSION_PAIRS, replace=False)
+        lv = comparison_levels(cols, codes // size, codes % size)
+        active = [k for k, nm in enumerate(names) if nm not in tied and (lv[:, k] >= 0).any()]
+        if not active:
+            continue
+        lam, m_s = _em(lv, active, m_init, u_list)
+        for k in active:
+            estimates[k].append(m_s[k])
+        sessions.append((label, tied, lam, len(codes), lv))
+    m_list = [np.mean(e, axis=0) if e else m_init[k] for k, e in enumerate(estimates)]
+    total_pairs = size * (size - 1) / 2
+    match_counts = []
+    for _label, tied, lam, n_pairs, _lv in sessions:
+        agree = 1.0
+        for k, nm in enumerate(names):
+            if nm in tied and nm in ("date_of_birth", "postcode", "first_name", "last_name", "email", "phone"):
+                present = float((lr[:, k] >= 0).mean())
+                agree *= m_list[k][0] * max(present, 1e-6)
+        match_counts.append(lam * n_pairs / max(agree, 1e-6))
+    n_matches = float(np.median(match_counts)) if match_counts else 0.1 * size
+    prior = float(np.clip(n_matches / max(total_pairs, 1.0), 1e-9, 0.5))
+    weights = [np.log2(m / u) for m, u in zip(m_list, u_list, strict=True)]
+    # a closer level must never weigh less than a farther one
+    weights = [np.maximum.accumulate(w[::-1])[::-1] for w in weights]
+    return {"m": m_list, "u": u_list, "weights": weights, "prior": prior, "random_pairs": int(r),
+            "sessions": {s[0]: {"pairs": int(s[3]), "match_share": float(s[2])} for s in sessions}}
+
+
+def pair_weights(levels: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+    w = np.zeros((len(levels), len(COMPARISONS)))
+    for k in range(len(COMPARISONS)):
+        lv = levels[:, k]
+        ok = lv >= 0
+        w[ok, k] = weights[k][lv[ok]]
+    return w
+
