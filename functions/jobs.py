@@ -35,6 +35,7 @@ JobFn = Callable[[Store, str, dict[str, Any], Progress], dict[str, Any]]
 #: job kind → "module:function"
 KINDS: dict[str, str] = {
     "mmm_fit": "functions.mmm_service:fit_job",
+    "cdp_refresh": "functions.cdp_store:refresh_job",
 }
 
 _POOL: ThreadPoolExecutor | None = None

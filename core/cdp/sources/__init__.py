@@ -1,0 +1,131 @@
+"""Source adapters: each tool's webhook payloads and exports → canonical :class:`~core.cdp.events.Event` lists.
+
+Every adapter module (``shopify``, ``klaviyo``, ``ga4``, ``gorgias``, ``recharge``) exposes:
+
+- ``parse(payload: dict, topic: str | None = None) -> list[Event]`` for one webhook payload or one export record;
+  a malformed payload raises ``ValueError`` naming the missing or invalid field;
+- ``parse_export(rows, topic=None) -> ExportResult``: many records, bad ones rejected one by one with reasons;
+- ``verify_signature(body: bytes, headers: Mapping[str, str], secret: str) -> bool``;
+- ``SIGNATURE_SCHEME``: one line describing how requests are signed (shown in the docs and error messages).
+
+:func:`read_rows` turns an export body (JSON array, a JSON object wrapping a list, NDJSON or CSV) into records.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from core.cdp.events import Event
+
+__all__ = ["SOURCES", "ExportResult", "adapter", "read_rows", "parse_rows", "header"]
+
+SOURCES: tuple[str, ...] = ("shopify", "klaviyo", "ga4", "gorgias", "recharge")
+
+
+@dataclass
+class ExportResult:
+    """Events parsed from many records, and the records rejected with the reason (index in the input)."""
+
+    events: list[Event] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    received: int = 0
+
+
+def adapter(source: str) -> ModuleType:
+    """The adapter module of ``source`` (``ValueError`` listing the known sources otherwise)."""
+    name = (source or "").strip().lower()
+    if name not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; known sources: {', '.join(SOURCES)}")
+    return importlib.import_module(f"core.cdp.sources.{name}")
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup."""
+    low = name.lower()
+    for k, v in headers.items():
+        if k.lower() == low:
+            return v
+    return None
+
+
+def parse_rows(parse: Callable[[dict, str | None], list[Event]], rows: Iterable[Any],
+               topic: str | None = None) -> ExportResult:
+    """Parse each record with ``parse``; a bad record is rejected with its reason, the others still load."""
+    out = ExportResult()
+    for i, row in enumerate(rows):
+        out.received += 1
+        if not isinstance(row, dict):
+            out.rejected.append((i, f"record {i}: expected a JSON object, got {type(row).__name__}"))
+            continue
+        try:
+            out.events.extend(parse(row, topic))
+        except ValueError as e:
+            out.rejected.append((i, f"record {i}: {e}"))
+    return out
+
+
+_WRAPPERS = ("orders", "customers", "profiles", "events", "tickets", "subscriptions", "charges", "data", "rows",
+             "records", "items")
+
+
+def read_rows(body: bytes | str, content_type: str | None = None) -> list[Any]:
+    """Records of an export body: a JSON array, a JSON object wrapping one (``{"orders": [...]}``, ``{"data":
+    [...]}``), newline-delimited JSON, or CSV with a header row (dotted column names such as ``customer.email``
+    become nested objects)."""
+    text = body.decode("utf-8-sig") if isinstance(body, bytes) else body
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("the request body is empty")
+    ctype = (content_type or "").lower()
+    if "csv" in ctype or (not stripped.startswith(("[", "{")) and "json" not in ctype):
+        return _read_csv(stripped)
+    if stripped.startswith("["):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"invalid JSON array at line {e.lineno}, column {e.colno}: {e.msg}") from e
+        return list(data)
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError:
+        rows = []
+        for n, line in enumerate(stripped.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"invalid JSON on line {n} of the NDJSON body: {e.msg}") from e
+        return rows
+    if isinstance(data, dict):
+        for key in _WRAPPERS:
+            if isinstance(data.get(key), list):
+                return list(data[key])
+        return [data]
+    raise ValueError("expected a JSON object or array")
+
+
+def _read_csv(text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise ValueError("the CSV body has no header row")
+    rows = []
+    for r in reader:
+        obj: dict[str, Any] = {}
+        for k, v in r.items():
+            if k is None or v in (None, ""):
+                continue
+            cur = obj
+            parts = k.strip().split(".")
+            for p in parts[:-1]:
+                cur = cur.setdefault(p, {})
+            cur[parts[-1]] = v
+        rows.append(obj)
+    return rows

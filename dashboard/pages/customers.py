@@ -1,0 +1,143 @@
+"""Customer Search: find any customer by name, email, phone or id as you type; a click opens the unified profile."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+from urllib.parse import quote
+
+import panel as pn
+import param
+
+from dashboard.client import ApiClient, ApiError
+from dashboard.components import KPI_CSS, error_alert, note
+from dashboard.format import day, money, number
+
+TITLE = "Customer Search"
+SECTION = "Customers"
+ORDER = 10
+
+PAGE_SIZE = 25
+SORTS = {
+    "Best match / lifetime value": None,
+    "Lifetime value (high to low)": "-lifetime_value",
+    "Orders (most first)": "-total_orders",
+    "Last order (recent first)": "-last_order_date",
+    "Days since last order (longest first)": "-days_since_last_order",
+    "Email engagement (low to high)": "email_engagement_score",
+    "Name (A to Z)": "name",
+}
+
+SOURCE_COLORS = {"shopify": "#5e8e3e", "klaviyo": "#1d1d1b", "ga4": "#e37400", "gorgias": "#6b46c1",
+                 "recharge": "#3b6fd8"}
+
+TABLE_CSS = KPI_CSS + """
+.gl-ctable {border-collapse: collapse; width: 100%; font-size: 14px;}
+.gl-ctable th {text-align: left; color: #5f6b7a; font-weight: 600; border-bottom: 1px solid #e3e6ea; padding: 6px 8px;}
+.gl-ctable td {border-bottom: 1px solid #f0f2f4; padding: 6px 8px;}
+.gl-ctable td.num, .gl-ctable th.num {text-align: right;}
+.gl-ctable tr.gl-crow {cursor: pointer;}
+.gl-ctable tr.gl-crow:hover td {background: #f3f7fe;}
+.gl-ctable a {color: #2f6fde; text-decoration: none; font-weight: 600;}
+.gl-badge {display: inline-block; padding: 1px 7px; margin: 1px 2px; border-radius: 9px; font-size: 11px;
+           color: #fff; text-transform: uppercase; letter-spacing: .03em;}
+"""
+
+
+def source_badges(sources: list[str]) -> str:
+    """Coloured badges naming the tools a customer appears in."""
+    return "".join(f'<span class="gl-badge gl-badge-{html.escape(s)}" style="background:'
+                   f'{SOURCE_COLORS.get(s, "#5f6b7a")}">{html.escape(s)}</span>' for s in sources)
+
+
+def profile_href(person_id: str) -> str:
+    """Link to the profile page of a customer."""
+    return f"?page=profile&id={quote(person_id)}"
+
+
+def results_table(items: list[dict[str, Any]]) -> str:
+    """The results as an HTML table; each row links to the customer's profile."""
+    if not items:
+        return '<div class="gl-note gl-no-results">No customer matches.</div>'
+    rows = []
+    for c in items:
+        href = profile_href(c["id"])
+        name = html.escape(c.get("name") or "(no name)")
+        rows.append(
+            f'<tr class="gl-crow" onclick="window.location.search=\'{href}\'">'
+            f'<td><a class="gl-customer-link" href="{href}">{name}</a></td>'
+            f'<td>{html.escape(c.get("email") or "")}</td><td>{html.escape(c.get("phone") or "")}</td>'
+            f'<td class="num">{money(c.get("lifetime_value"))}</td><td class="num">{number(c.get("total_orders"))}</td>'
+            f'<td>{day(c.get("last_order_date")) if c.get("last_order_date") else "—"}</td>'
+            f'<td>{html.escape(c.get("subscription_status") or "none")}</td>'
+            f'<td>{source_badges(c.get("sources") or [])}</td></tr>')
+    head = ("<tr><th>Name</th><th>Email</th><th>Phone</th><th class='num'>Lifetime value</th>"
+            "<th class='num'>Orders</th><th>Last order</th><th>Subscription</th><th>Sources</th></tr>")
+    return f"<table class='gl-ctable gl-customer-results'>{head}{''.join(rows)}</table>"
+
+
+class CustomerSearch:
+    """Search box, sort, results and paging; every keystroke queries the API (prefix index, milliseconds)."""
+
+    def __init__(self, client: ApiClient) -> None:
+        self.client = client
+        self.query = pn.widgets.TextInput(placeholder="Search by name, email, phone or customer id…",
+                                          sizing_mode="stretch_width", css_classes=["gl-customer-search"])
+        self.sort = pn.widgets.Select(options=list(SORTS), value=list(SORTS)[0], width=260)
+        self.prev = pn.widgets.Button(name="‹ Previous", width=110, disabled=True)
+        self.next = pn.widgets.Button(name="Next ›", width=110, disabled=True)
+        self.summary = pn.pane.HTML("", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self.table = pn.pane.HTML("", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self.page = 1
+        self.text = ""
+        self.query.param.watch(self._typed, "value_input")
+        self.sort.param.watch(lambda _e: self.refresh(reset=True), "value")
+        self.prev.on_click(lambda _e: self.move(-1))
+        self.next.on_click(lambda _e: self.move(1))
+        self.refresh()
+
+    def _typed(self, event: param.parameterized.Event) -> None:
+        self.text = event.new or ""
+        self.refresh(reset=True)
+
+    def move(self, step: int) -> None:
+        self.page = max(1, self.page + step)
+        self.refresh()
+
+    def refresh(self, reset: bool = False) -> None:
+        """Query the API with the current text, sort and page."""
+        if reset:
+            self.page = 1
+        q = self.text
+        try:
+            res = self.client.get("/api/customers", q=q.strip() or None, sort=SORTS[self.sort.value],
+                                  page=self.page, page_size=PAGE_SIZE)
+        except ApiError as e:
+            self.summary.object = ""
+            self.table.object = f'<div class="gl-note">{html.escape(e.message)}</div>'
+            return
+        total, pages = res["total"], res.get("pages", 1)
+        what = f"matching “{html.escape(q.strip())}”" if q.strip() else "in total"
+        noun = "customer" if total == 1 else "customers"
+        self.summary.object = (f'<div class="gl-note gl-result-count">{number(total)} {noun} {what}'
+                               f'{f" — page {self.page} of {pages}" if pages > 1 else ""}</div>')
+        self.table.object = results_table(res["items"])
+        self.prev.disabled = self.page <= 1
+        self.next.disabled = self.page >= pages
+
+    def view(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            pn.Row(self.query, self.sort, sizing_mode="stretch_width"),
+            self.summary, self.table, pn.Row(self.prev, self.next),
+            note("Customers are unified across Shopify, Klaviyo, GA4, Gorgias and ReCharge. Click a customer to "
+                 "open the profile."),
+            sizing_mode="stretch_width",
+        )
+
+
+def page(client: ApiClient) -> pn.viewable.Viewable:
+    """The Customer Search page."""
+    try:
+        return CustomerSearch(client).view()
+    except ApiError as e:
+        return error_alert(e, "customers")

@@ -1,0 +1,133 @@
+"""Unified Customer Profile: who the customer is, what they are worth, and everything they did in every tool.
+
+Opened from Customer Search (``?page=profile&id=<customer id>``): header with name and contact, lifetime value,
+orders, subscriber since, engagement; the timeline across sources (newest first, with source badges); and the
+identities (records in each tool) merged into this customer, with why they were merged.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import panel as pn
+
+from dashboard.client import ApiClient, ApiError
+from dashboard.components import KPI_CSS, error_alert, kpi_card, kpi_row, note, section_title
+from dashboard.format import day, money, number
+from dashboard.pages.customers import TABLE_CSS, CustomerSearch, source_badges
+
+TITLE = "Customer Profile"
+SECTION = "Customers"
+ORDER = 20
+
+PROFILE_CSS = TABLE_CSS + """
+.gl-phead {font-size: 26px; font-weight: 650; color: #1d2733;}
+.gl-psub {color: #5f6b7a; font-size: 14px; margin-top: 2px;}
+.gl-tl {list-style: none; padding-left: 0; margin: 0;}
+.gl-tl li {padding: 6px 0; border-bottom: 1px solid #f0f2f4; font-size: 14px;}
+.gl-tl .when {color: #5f6b7a; display: inline-block; min-width: 150px;}
+"""
+
+
+def _ago(days: int | None) -> str:
+    if days is None:
+        return "—"
+    if days <= 0:
+        return "today"
+    return "1 day ago" if days == 1 else f"{days:,} days ago"
+
+
+def header(p: dict[str, Any]) -> pn.pane.HTML:
+    """Name, contact and subscription line."""
+    contact = " | ".join(html.escape(x) for x in (p.get("email"), p.get("phone"), p.get("city")) if x)
+    status = p.get("subscription_status") or "none"
+    sub = {"active": "Active subscriber", "cancelled": "Cancelled subscription", "paused": "Paused subscription"}.get(
+        status, "No subscription")
+    return pn.pane.HTML(
+        f'<div class="gl-phead gl-profile-name">{html.escape(p.get("name") or p["id"])}</div>'
+        f'<div class="gl-psub">{contact}</div><div class="gl-psub">{sub} · customer id '
+        f'{html.escape(p["id"])} · {source_badges(p.get("sources") or [])}</div>',
+        stylesheets=[PROFILE_CSS], sizing_mode="stretch_width")
+
+
+def cards(p: dict[str, Any]) -> list[pn.viewable.Viewable]:
+    """The profile's key figures."""
+    since = day(p["subscription_start_date"]) if p.get("subscription_start_date") else "—"
+    return [
+        kpi_card("Lifetime value", money(p.get("lifetime_value")), key="p-ltv"),
+        kpi_card("Orders", number(p.get("total_orders")), key="p-orders"),
+        kpi_card("Avg order", money(p.get("avg_order_value")), key="p-aov"),
+        kpi_card("Subscriber since", since, key="p-since"),
+        kpi_card("MRR", money(p.get("subscription_mrr")), key="p-mrr"),
+        kpi_card("Last order", _ago(p.get("days_since_last_order")), key="p-last"),
+        kpi_card("Email engagement", f"{p.get('email_engagement_score', 0)}/100", key="p-engagement"),
+        kpi_card("Support tickets", number(p.get("support_tickets")), key="p-tickets"),
+    ]
+
+
+def timeline_html(events: list[dict[str, Any]]) -> str:
+    """Events newest first with a coloured badge for the tool each came from."""
+    if not events:
+        return '<div class="gl-note">No events.</div>'
+    items = "".join(
+        f'<li class="gl-tl-item gl-tl-{html.escape(e["source"])}"><span class="when">{day(e["time"])}</span>'
+        f'{source_badges([e["source"]])} {html.escape(e["description"])}</li>' for e in events)
+    return f'<ul class="gl-tl gl-timeline">{items}</ul>'
+
+
+def identities_html(identities: list[dict[str, Any]]) -> str:
+    """One row per source record merged into the customer."""
+    rows = "".join(
+        f"<tr><td>{source_badges([i.get('source') or ''])}</td>"
+        f"<td>{html.escape(i.get('source_customer_id') or i.get('anonymous_id') or '')}</td>"
+        f"<td>{html.escape(i.get('email') or '')}</td><td>{html.escape(i.get('phone') or '')}</td>"
+        f"<td>{html.escape(' '.join(x for x in (i.get('first_name'), i.get('last_name')) if x))}</td>"
+        f"<td class='num'>{number(i.get('events'))}</td></tr>" for i in identities)
+    head = ("<tr><th>Source</th><th>Id in the tool</th><th>Email</th><th>Phone</th><th>Name</th>"
+            "<th class='num'>Events</th></tr>")
+    return f"<table class='gl-ctable gl-identities'>{head}{rows}</table>"
+
+
+def merges_html(merges: list[dict[str, Any]], limit: int = 12) -> str:
+    """Why the records were merged (the identity resolution's explanations)."""
+    if not merges:
+        return '<div class="gl-note">A single record: nothing had to be merged.</div>'
+    items = "".join(f"<li>{html.escape(str(m.get('explanation') or m.get('method')))}</li>" for m in merges[:limit])
+    more = f'<div class="gl-note">…and {len(merges) - limit} more links.</div>' if len(merges) > limit else ""
+    return f'<ul class="gl-merges">{items}</ul>{more}'
+
+
+def profile_view(client: ApiClient, person_id: str) -> pn.viewable.Viewable:
+    """The whole profile of one customer."""
+    try:
+        d = client.get(f"/api/customers/{person_id}")
+    except ApiError as e:
+        return error_alert(e, f"customer {person_id}")
+    p = d["profile"]
+    shown = len(d["timeline"])
+    more = f" (latest {shown} of {d['timeline_total']:,})" if d.get("timeline_total", shown) > shown else ""
+    return pn.Column(
+        header(p),
+        kpi_row(cards(p)[:4]), kpi_row(cards(p)[4:]),
+        section_title(f"Timeline across {len(d.get('sources') or [])} sources{more}"),
+        pn.pane.HTML(timeline_html(d["timeline"]), stylesheets=[PROFILE_CSS], sizing_mode="stretch_width",
+                     max_height=520, styles={"overflow-y": "auto"}),
+        section_title(f"Identities merged ({len(d['identities'])} records)"),
+        pn.pane.HTML(identities_html(d["identities"]), stylesheets=[PROFILE_CSS], sizing_mode="stretch_width"),
+        pn.pane.HTML(merges_html(d.get("merges") or []), stylesheets=[PROFILE_CSS, KPI_CSS],
+                     sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
+
+
+def page(client: ApiClient) -> pn.viewable.Viewable:
+    """The profile named by ``?id=``; without one, a search to pick a customer."""
+    pid = None
+    if pn.state.session_args:
+        arg = pn.state.session_args.get("id")
+        pid = arg[0].decode() if arg else None
+    if pid:
+        return profile_view(client, pid)
+    return pn.Column(note("Pick a customer to see the unified profile."), CustomerSearch(client).view(),
+                     sizing_mode="stretch_width")

@@ -1,0 +1,42 @@
+"""Customer search and unified profiles.
+
+- ``GET /api/customers?q=&sort=&page=&page_size=``: customers whose email, name, phone or id starts with ``q``
+  (every customer when empty), paginated; ``sort`` is a profile column, ``-`` for descending.
+- ``GET /api/customers/{id}``: the profile, the timeline across every source (newest first) and the identities
+  (source records) merged into the person, with the reasons for each merge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from functions import cdp_store
+from functions.deps import get_store, get_workspace
+from functions.storage import Store
+
+router = APIRouter(tags=["customers"])
+
+
+@router.get("/api/customers")
+def customers(q: str = Query(default="", max_length=200), sort: str | None = Query(default=None),
+              page: int = Query(default=1, ge=1), page_size: int = Query(default=25, ge=1, le=500),
+              store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+    """Search customers by email, name, phone or id."""
+    try:
+        return cdp_store.search_customers(store, workspace, q=q, sort=sort, page=page, page_size=page_size)
+    except LookupError as e:
+        raise HTTPException(status_code=404, detail=str(e)) from e
+
+
+@router.get("/api/customers/{person_id}")
+def customer(person_id: str, limit: int = Query(default=500, ge=1, le=5000), store: Store = Depends(get_store),
+             workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+    """One unified customer profile with its timeline and identities."""
+    try:
+        return cdp_store.customer_detail(store, workspace, person_id, limit=limit)
+    except KeyError as e:
+        raise HTTPException(status_code=404, detail=f"no customer with id {person_id!r}") from e
+    except LookupError as e:
+        raise HTTPException(status_code=404, detail=str(e)) from e

@@ -1,0 +1,88 @@
+"""Data ingestion from the customer tools: signed webhooks, batch exports and the sync log.
+
+- ``POST /api/sync/{source}/webhook``: one webhook delivery. The signature is checked with the source's secret
+  from ``GROWTHLENS_WEBHOOK_SECRET_<SOURCE>`` (e.g. ``GROWTHLENS_WEBHOOK_SECRET_SHOPIFY``); a missing or wrong
+  signature is refused with 401. Demo secrets (``growthlens-demo-<source>``) are used only when
+  ``GROWTHLENS_DEMO_SECRETS=1`` and no secret is set.
+- ``POST /api/sync/{source}/batch``: an export (JSON array, wrapped JSON, NDJSON or CSV) through the same parsing
+  and storage path; ``?topic=orders`` etc. tells the adapter what the records are when the shape does not.
+- ``GET /api/sync/status``: per source, records received, events accepted, duplicates, rejections with reasons,
+  last sync time; plus the size of the unified customer base.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from core.cdp.sources import SOURCES, adapter, header
+from functions import cdp_store
+from functions.deps import get_store, get_workspace
+from functions.storage import Store
+
+router = APIRouter(tags=["sync"])
+
+DEMO_SECRET_PREFIX = "growthlens-demo-"
+TOPIC_HEADERS = ("X-Shopify-Topic", "X-Recharge-Topic", "X-Gorgias-Topic", "X-Klaviyo-Topic", "X-Topic")
+
+
+def webhook_secret(source: str) -> str | None:
+    """The configured webhook secret of ``source`` (demo secret only with ``GROWTHLENS_DEMO_SECRETS=1``)."""
+    secret = os.environ.get(f"GROWTHLENS_WEBHOOK_SECRET_{source.upper()}")
+    if secret:
+        return secret
+    if os.environ.get("GROWTHLENS_DEMO_SECRETS") == "1":
+        return f"{DEMO_SECRET_PREFIX}{source}"
+    return None
+
+
+def _source(source: str) -> str:
+    try:
+        return adapter(source).SOURCE
+    except ValueError as e:
+        raise HTTPException(status_code=404, detail=str(e)) from e
+
+
+@router.post("/api/sync/{source}/webhook")
+async def webhook(source: str, request: Request, topic: str | None = Query(default=None),
+                  store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+    """Receive one signed webhook delivery from ``source`` and update the affected customer profiles."""
+    name = _source(source)
+    mod = adapter(name)
+    body = await request.body()
+    secret = webhook_secret(name)
+    if not secret:
+        raise HTTPException(status_code=401, detail=f"no webhook secret configured for {name}: set "
+                            f"GROWTHLENS_WEBHOOK_SECRET_{name.upper()}")
+    # GA4-style requests authenticate with an api_secret query parameter: offer query parameters too
+    creds = {**dict(request.query_params), **dict(request.headers)}
+    if not mod.verify_signature(body, creds, secret):
+        raise HTTPException(status_code=401, detail=f"invalid or missing {name} webhook signature "
+                            f"(expected: {mod.SIGNATURE_SCHEME})")
+    hdr_topic = next((header(request.headers, h) for h in TOPIC_HEADERS if header(request.headers, h)), None)
+    return cdp_store.ingest_batch(store, workspace, name, body, request.headers.get("content-type"),
+                                  topic=topic or hdr_topic, mode="webhook")
+
+
+@router.post("/api/sync/{source}/batch")
+async def batch(source: str, request: Request, topic: str | None = Query(default=None),
+                rebuild: bool = Query(default=True), store: Store = Depends(get_store),
+                workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+    """Load a batch export of ``source`` (historical data); bad records are rejected with reasons."""
+    name = _source(source)
+    body = await request.body()
+    return cdp_store.ingest_batch(store, workspace, name, body, request.headers.get("content-type"), topic=topic,
+                                  mode="batch", rebuild=rebuild)
+
+
+@router.get("/api/sync/status")
+def status(store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+    """The sync log of every source."""
+    out = cdp_store.sync_status(store, workspace)
+    for s in out["sources"]:
+        s["webhook_secret_configured"] = webhook_secret(s["source"]) is not None
+        s["signature_scheme"] = adapter(s["source"]).SIGNATURE_SCHEME
+    out["known_sources"] = list(SOURCES)
+    return out
