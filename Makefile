@@ -26,7 +26,8 @@ lint: $(STAMP)
 
 test: lint
 	@test -x /usr/bin/chromium || ./.ci/install-chromium || echo "note: Chromium unavailable; browser tests will be skipped"
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 -m "not e2e"
+	$(BIN)/pytest -q -m e2e    # browser tests: one process sharing one demo store, API and dashboard
 
 BENCHES := overview mmm optimize simulate attribution cdp identity
 
