@@ -29,6 +29,7 @@ from core.mmm.fit import fit_mmm  # noqa: E402
 
 PYMC_PY = ROOT / "bench" / ".venv-pymc" / "bin" / "python"
 OUT = ROOT / "bench" / "out" / "mmm"
+SWEEP_HEADING = "## MMM accuracy across worlds"
 
 
 def datasets() -> list[dict]:
@@ -177,7 +178,13 @@ def write(rows, detail, a) -> None:
     lines += ["", "Reproduce: `nice .venv/bin/python bench/mmm.py` (PyMC venv: `python3.12 -m venv bench/.venv-pymc && "
               "bench/.venv-pymc/bin/pip install pymc-marketing==1.3.0`).", ""]
     path = ROOT / "bench" / "results" / "mmm.md"
-    path.write_text("\n".join(lines))
+    text = "\n".join(lines)
+    if path.exists():  # keep the cross-world sweep section (written by hand from bench/mmm_sweep.py)
+        old = path.read_text()
+        i = old.find(SWEEP_HEADING)
+        if i >= 0:
+            text += "\n" + old[i:]
+    path.write_text(text)
     print(f"wrote {path}")
 
 

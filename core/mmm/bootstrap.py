@@ -90,12 +90,14 @@ def _chord_newton(prob: Problem, z0: np.ndarray, H0: np.ndarray, lo: np.ndarray,
 
 def bootstrap(make_problem: Callable[[np.ndarray, np.ndarray], Problem], n: int, point: Solution, bounds: Bounds,
               n_boot: int, block: int, seed: int, fitted: np.ndarray, resid: np.ndarray,
-              progress: Callable[[int], None] | None = None) -> list[Solution]:
+              progress: Callable[[int], None] | None = None, resid_scale: np.ndarray | None = None
+              ) -> list[Solution]:
     """``n_boot`` refits; ``make_problem(y, weights)`` builds a problem.
 
     Each replicate combines both sources of variation: block-resampled residuals added to the fitted values (noise)
     and block Dirichlet weights (which periods drive the fit). ``resid`` should already be scaled up for the degrees
-    of freedom the fit used.
+    of freedom the fit used. ``resid_scale`` (per period) is the residuals' relative spread where it varies with the
+    KPI's level: residuals are resampled on the standardised scale and scaled back to each period's own spread.
     """
     rng = np.random.default_rng(seed)
     out: list[Solution] = []
@@ -104,7 +106,10 @@ def bootstrap(make_problem: Callable[[np.ndarray, np.ndarray], Problem], n: int,
     H0 = _hessian(make_problem(fitted, np.ones(n)), z0, lo, hi) if n_boot else None
     for b in range(n_boot):
         w = block_weights(rng, n, block)
-        ystar = fitted + block_residuals(rng, resid, block)
+        if resid_scale is None:
+            ystar = fitted + block_residuals(rng, resid, block)
+        else:
+            ystar = fitted + resid_scale * block_residuals(rng, resid / resid_scale, block)
         prob = make_problem(ystar, w)
         z = _chord_newton(prob, z0, H0, lo, hi)
         out.append(prob.solution(z) if z is not None else fit_problem(prob, bounds, [z0], maxiter=25, tol=1e-8))

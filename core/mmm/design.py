@@ -249,3 +249,28 @@ def baseline_design(dates: pd.DatetimeIndex, days: float, controls: np.ndarray, 
         names.append(f"control:{c}")
         pen.append(1.0)
     return np.column_stack(cols), names, np.array(pen)
+
+
+def demand_index(dates: pd.DatetimeIndex, days: float, external_factors: pd.DataFrame | None,
+                 y: np.ndarray) -> np.ndarray:
+    """Seasonal demand index (geometric mean 1) of a positive KPI: the yearly, weekday and event part of a log-linear
+    fit on the baseline design (trend and trend changes are left out: growth is not seasonal demand).
+
+    Media effects often scale with it (ads convert better in high season). Returns ones when the KPI is not positive
+    or the history is too short for a yearly season.
+    """
+    n = len(dates)
+    if (y <= 0).any():
+        return np.ones(n)
+    X, names, pen = baseline_design(dates, days, np.zeros((n, 0)), [], external_factors)
+    seasonal = np.array([nm.startswith(("yearly_", "weekday_", "factor:")) for nm in names])
+    if not seasonal.any():
+        return np.ones(n)
+    ly = np.log(y)
+    sd = X.std(axis=0)
+    sd[sd == 0] = 1.0
+    Xs = X / sd
+    lam = pen * 1e-3 * n
+    coef = np.linalg.solve(Xs.T @ Xs + np.diag(lam + 1e-9), Xs.T @ ly)
+    s = Xs[:, seasonal] @ coef[seasonal]
+    return np.exp(s - s.mean())

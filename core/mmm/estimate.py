@@ -1,6 +1,7 @@
 """Numerical core of the MMM fit: variable projection over per-channel nonlinear parameters.
 
-Model (per period t, channels c): ``y_t = B_t·γ + Σ_c days·β_c·hill(adstock(x_c)_t; half_c, shape_c) + ε_t`` with
+Model (per period t, channels c): ``y_t = B_t·γ + Σ_c days·m_t·β_c·hill(adstock(x_c)_t; half_c, shape_c) + ε_t`` with
+``m_t`` an optional per-period multiplier (media effects that scale with seasonal demand; 1 by default),
 ``x_c`` the channel's daily-average spend in the period, β_c ≥ 0 the maximum daily incremental KPI, and B the
 baseline design (ridge-penalised where asked). For given nonlinear parameters θ = (decay, log half, log shape) per
 channel, γ and β have a closed form (ridge projection + a C×C non-negative least squares), so the search runs over θ
@@ -52,9 +53,11 @@ class Problem:
 
     def __init__(self, y: np.ndarray, B: np.ndarray, pen: np.ndarray, x: np.ndarray, days: float,
                  scale: np.ndarray, w: np.ndarray | None = None, ridge: float = 1.0,
-                 sigma2: float | None = None, segments: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 sigma2: float | None = None, segments: tuple[np.ndarray, np.ndarray] | None = None,
+                 mult: np.ndarray | None = None) -> None:
         """``segments`` = (column → channel index (K,), masks (n, K)): a channel whose efficiency changes at a known
-        date (e.g. a platform's privacy change) gets one β per period of constant efficiency, sharing its θ."""
+        date (e.g. a platform's privacy change) gets one β per period of constant efficiency, sharing its θ.
+        ``mult`` (n,) scales every channel's effect per period (media effects that grow with seasonal demand)."""
         self.n, self.C = x.shape
         if segments is None:
             segments = (np.arange(self.C), np.ones((self.n, self.C)))
@@ -62,6 +65,7 @@ class Problem:
         self.n_cols = len(self.seg_ch)
         self.plain = self.n_cols == self.C and bool(np.all(self.seg_mask == 1.0))
         self.x, self.days, self.scale = x, days, scale  # x: daily-average spend per period; scale: spend units
+        self.dm = days * (np.ones((self.n, 1)) if mult is None else np.asarray(mult, float).reshape(-1, 1))
         self.w = np.ones(self.n) if w is None else np.asarray(w, float)
         self.sw = np.sqrt(self.w)
         self.ys_unit = float(np.std(y)) or 1.0
@@ -97,13 +101,13 @@ class Problem:
             else:
                 A[:, c] = geometric_adstock(self.x[:, c], theta[c, 0])
         if not grad:
-            return self.days * hill_matrix(A, half, shape), None
+            return self.dm * hill_matrix(A, half, shape), None
         h, hx, hh, hs = hill_grad(A, half, shape)
         dH = np.empty((n, C, 3))
-        dH[:, :, 0] = self.days * hx * dA
-        dH[:, :, 1] = self.days * hh * half
-        dH[:, :, 2] = self.days * hs * shape
-        return self.days * h, dH
+        dH[:, :, 0] = self.dm * hx * dA
+        dH[:, :, 1] = self.dm * hh * half
+        dH[:, :, 2] = self.dm * hs * shape
+        return self.dm * h, dH
 
     def expand(self, H: np.ndarray) -> np.ndarray:
         """Channel features (n, C) → media columns (n, K), one per channel segment."""

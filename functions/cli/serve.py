@@ -76,7 +76,9 @@ def _wait_port(host: str, port: int, proc: subprocess.Popen, timeout: float = 60
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Start both servers and wait; stop both on Ctrl-C or when either exits."""
+    """Start both servers and wait; stop both on Ctrl-C (or SIGTERM) or when either exits."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     data_dir = Path(args.data_dir).resolve()
     env = {**os.environ, "GROWTHLENS_DATA_DIR": str(data_dir)}
     env.pop("GROWTHLENS_BUCKET", None)
@@ -88,6 +90,7 @@ def serve(args: argparse.Namespace) -> int:
         [sys.executable, "-m", "uvicorn", "functions.app:app", "--host", args.host, "--port", str(args.api_port),
          "--log-level", "warning"],
         env=env,
+        start_new_session=True,  # Ctrl-C reaches this process only; it then stops each server once, cleanly
     )
     procs.append(api)
     try:
@@ -108,6 +111,7 @@ def serve(args: argparse.Namespace) -> int:
                  f"--allow-websocket-origin={args.host}:{args.dashboard_port}",
                  f"--allow-websocket-origin=localhost:{args.dashboard_port}"],
                 env={**env, "GROWTHLENS_API_URL": api_url},
+                start_new_session=True,
             )
             procs.append(dash)
             if not _wait_port(args.host, args.dashboard_port, dash):
@@ -122,6 +126,7 @@ def serve(args: argparse.Namespace) -> int:
         print("\nstopping...", flush=True)
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the clean-up
         for p in procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.mmm.design import baseline_design, prepare, to_wide
+from core.mmm.design import baseline_design, demand_index, prepare, to_wide
 from core.mmm.fit import fit_mmm
 
 
@@ -69,3 +69,18 @@ def test_baseline_design_columns_and_factors():
     assert bf.sum() == pytest.approx(4.0) and bf[dates.get_loc(pd.Timestamp("2022-11-25"))] == 2.0
     sale = B[:, names.index("factor:Summer sale")]
     assert sale.sum() == 1.0  # multiplier 1.0 → a plain indicator
+
+
+def test_demand_index_recovers_a_multiplicative_season_without_the_trend():
+    dates = pd.date_range("2022-01-03", periods=730, freq="D")
+    doy = 2 * np.pi * dates.day_of_year.to_numpy() / 365.25
+    season = np.exp(0.4 * np.sin(doy) + 0.15 * np.cos(2 * doy)) * np.where(dates.day_of_week >= 5, 1.2, 1.0)
+    growth = np.linspace(1.0, 1.6, 730)
+    y = 1000 * season * growth * np.exp(np.random.default_rng(3).normal(0, 0.03, 730))
+    s = demand_index(dates, 1.0, None, y)
+    assert np.exp(np.log(s).mean()) == pytest.approx(1.0)
+    assert np.corrcoef(np.log(s), np.log(season))[0, 1] > 0.95
+    assert abs(np.log(s[:365]).mean() - np.log(s[365:]).mean()) < 0.02  # growth is not demand
+    flat = demand_index(dates, 1.0, None, 1000 * growth)
+    assert np.ptp(np.log(flat)) < 0.05
+    assert (demand_index(dates, 1.0, None, y - 2000) == 1.0).all()  # KPI not positive: no index

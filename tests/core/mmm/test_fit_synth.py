@@ -152,3 +152,57 @@ def test_fixed_monthly_fee_detected_and_kept_and_progress_reported():
     assert not any(ch["fixed_cost"] for name, ch in art["channels"].items() if name != "Fee")
     assert any("Fee" in n for n in art["notes"])
     assert seen and seen == sorted(seen) and seen[-1] == 1.0
+
+
+def _seasonal_media_world(seed: int, elasticity: float, n: int = 730) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Two channels whose effects scale with a multiplicative seasonal demand index (demand**elasticity)."""
+    from core.mmm.adstock import geometric_adstock
+    from core.mmm.saturation import hill
+
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2023-01-02", periods=n, freq="D")
+    doy = 2 * np.pi * dates.day_of_year.to_numpy() / 365.25
+    demand = np.exp(0.45 * np.sin(doy) + 0.2 * np.cos(2 * doy)) * (1 + 0.05 * (dates.day_of_week.to_numpy() >= 5))
+    y = 20000 * demand * (1 + 0.1 * np.arange(n) / n)
+    df = pd.DataFrame({"date": dates})
+    truth = {}
+    for name, mean, decay, half, shape, beta in (("A", 4000, 0.3, 3500, 1.2, 12000), ("B", 2000, 0.5, 2500, 1.0, 8000)):
+        x = mean * np.exp(rng.normal(0, 0.35, n)) * np.repeat(np.exp(rng.normal(0, 0.3, n // 14 + 1)), 14)[:n]
+        c = beta * demand**elasticity * hill(geometric_adstock(x, decay), half, shape)
+        df[name] = x
+        y = y + c
+        truth[name] = float(c.sum() / x.sum())
+    df["revenue"] = y * np.exp(rng.normal(0, 0.03, n))
+    return df, truth
+
+
+def test_media_effects_that_scale_with_seasonal_demand(monkeypatch):
+    """Where ads convert better in high season, the model finds the elasticity and its ROAS beats the model without."""
+    import core.mmm.fit as fit_module
+
+    df, truth = _seasonal_media_world(seed=1, elasticity=0.5)
+    art = fit_mmm(df, spend_cols=["A", "B"], n_boot=20)
+    assert art["media_demand_elasticity"] > 0
+    mm = np.array(art["decomposition"]["media_multiplier"])
+    assert len(mm) == len(df) and mm.mean() == pytest.approx(1.0) and mm.max() > 1.1 > 0.9 > mm.min()
+    errs = [abs(art["channels"][c]["roas"]["mean"] / t - 1) for c, t in truth.items()]
+    for c, t in truth.items():
+        r = art["channels"][c]["roas"]
+        assert r["low"] <= t <= r["high"], (c, t, r)
+    monkeypatch.setattr(fit_module, "DEMAND_GRID", (0.0,))
+    plain = fit_mmm(df, spend_cols=["A", "B"], n_boot=0)
+    assert plain["media_demand_elasticity"] == 0.0
+    errs0 = [abs(plain["channels"][c]["roas"]["mean"] / t - 1) for c, t in truth.items()]
+    assert np.mean(errs) < np.mean(errs0), (errs, errs0)
+
+
+def test_noise_weights_follow_a_multiplicative_noise_and_stay_off_for_additive_noise():
+    from core.mmm.fit import _variance_weights
+
+    rng = np.random.default_rng(4)
+    level = 1000 * np.exp(0.6 * np.sin(np.linspace(0, 12, 730)))
+    w = _variance_weights(level, level * rng.normal(0, 0.03, 730))  # sd ∝ level → var ∝ level²
+    assert w is not None and w.mean() == pytest.approx(1.0)
+    assert w[np.argmax(level)] < 0.5 < 2.0 < w[np.argmin(level)]  # loud high-level days count less
+    assert _variance_weights(level, rng.normal(0, 30, 730)) is None  # constant spread: no weighting
+    assert _variance_weights(level - 2000, rng.normal(0, 30, 730)) is None  # level not positive

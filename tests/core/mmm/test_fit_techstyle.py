@@ -55,4 +55,5 @@ def test_largest_contributors_point_estimates(fitted):
 def test_fit_quality_and_platform_roas(fitted):
     _, art = fitted
     assert art["fit"]["r2"] > 0.95 and art["fit"]["mape_holdout"] < 0.12
+    assert art["media_demand_elasticity"] > 0  # the world's media effects scale with seasonal demand
     assert all(ch["platform_roas"] is not None for ch in art["channels"].values())
