@@ -1,4 +1,4 @@
-"""Numbers formatted for business readers: ``$2.3M``, ``$487K``, ``$1,234``, ``5.26x``, ``+12%``.
+"""Numbers formatted for business readers: ``$4.7M``, ``$312K``, ``$1,234``, ``3.14x``, ``+12%``.
 
 Every function accepts ``None`` (or NaN) and then returns an em dash, so a missing value never crashes a page.
 """
@@ -43,7 +43,7 @@ def _compact(v: float) -> str:
 
 
 def money(x: Any, signed: bool = False) -> str:
-    """Currency, compact: ``$1,234``, ``$45.3K``, ``$487K``, ``$2.3M``, ``$1.2B``; cents below $10 (``$0.85``).
+    """Currency, compact: ``$1,234``, ``$45.3K``, ``$312K``, ``$4.7M``, ``$1.2B``; cents below $10 (``$0.85``).
 
     ``signed=True`` adds ``+`` to positive amounts (for changes and opportunities).
     """
@@ -55,7 +55,7 @@ def money(x: Any, signed: bool = False) -> str:
 
 
 def number(x: Any) -> str:
-    """A count, compact: ``987``, ``12,345``, ``145K``, ``2.3M``."""
+    """A count, compact: ``987``, ``12,345``, ``145K``, ``4.7M``."""
     if _missing(x):
         return DASH
     v = float(x)
@@ -66,7 +66,7 @@ def number(x: Any) -> str:
 
 
 def ratio(x: Any) -> str:
-    """A multiple such as ROAS: ``5.26x``."""
+    """A multiple such as ROAS: ``3.14x``."""
     if _missing(x):
         return DASH
     return f"{float(x):.2f}x"

@@ -14,7 +14,7 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def money(x: float) -> str:
-    """$1.2M / $487K / $4,800 — the way business readers write money."""
+    """$4.7M / $312K / $4,800 — the way business readers write money."""
     sign = "-" if x < 0 else ""
     x = abs(float(x))
     if x >= 1e6:

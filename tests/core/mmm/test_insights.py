@@ -29,8 +29,8 @@ def _artifact() -> dict:
 
 
 def test_money_formatting() -> None:
-    assert money(2_300_000) == "$2.3M"
-    assert money(487_000) == "$487K"
+    assert money(4_700_000) == "$4.7M"
+    assert money(312_000) == "$312K"
     assert money(4_800) == "$4,800"
     assert money(-15_000) == "-$15K"
 
