@@ -28,6 +28,14 @@ KPI_CSS = """
 .gl-note {color: #5f6b7a; font-size: 13px;}
 """
 
+#: Shared table style (``<table class="gl-table">``, numbers in ``td.num``); pages append their own rules.
+TABLE_CSS = KPI_CSS + """
+.gl-table {border-collapse: collapse; width: 100%; font-size: 14px;}
+.gl-table th {text-align: left; color: #5f6b7a; font-weight: 600; border-bottom: 1px solid #e3e6ea; padding: 6px 8px;}
+.gl-table td {border-bottom: 1px solid #f0f2f4; padding: 6px 8px;}
+.gl-table td.num, .gl-table th.num {text-align: right;}
+"""
+
 
 def _card_html(title: str, value: str, delta: float | None = None, *, delta_label: str = "vs previous period",
                higher_is_better: bool | None = True, key: str | None = None, sub: str | None = None,

@@ -12,7 +12,7 @@ import pandas as pd
 import panel as pn
 
 from dashboard.client import ApiClient, ApiError
-from dashboard.components import KPI_CSS, DateRange, error_alert, loading, note, section_title
+from dashboard.components import KPI_CSS, TABLE_CSS, DateRange, error_alert, loading, note, section_title
 from dashboard.format import money, number
 
 TITLE = "Attribution"
@@ -34,8 +34,7 @@ DEFAULT_SELECTION = ["last_click", "first_click", "linear", "time_decay", "posit
                      "incremental"]
 COLORS = ["#5f6b7a", "#2f6fde", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
           "#1d2733"]
-TABLE_CSS = KPI_CSS + """
-.gl-table {border-collapse: collapse; width: 100%; font-size: 14px;}
+PAGE_CSS = TABLE_CSS + """
 .gl-table th {text-align: right; color: #5f6b7a; font-weight: 600; border-bottom: 1px solid #e3e6ea; padding: 5px 8px;}
 .gl-table th:first-child, .gl-table td:first-child {text-align: left;}
 .gl-table td {text-align: right; border-bottom: 1px solid #f0f2f4; padding: 5px 8px; white-space: nowrap;}
@@ -100,7 +99,7 @@ def shift_table(result: dict[str, Any]) -> pn.pane.HTML:
             cells.append(f"<td>{mmm[ch]:.1%}</td>" if ch in mmm else "<td>—</td>")
         body.append(f"<tr class='gl-attr-row'>{''.join(cells)}</tr>")
     return pn.pane.HTML(f"<table class='gl-table gl-attr-table'>{head}{''.join(body)}</table>",
-                        stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+                        stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
 
 
 def headline(result: dict[str, Any]) -> str:
@@ -128,7 +127,7 @@ def descriptions(result: dict[str, Any]) -> pn.pane.HTML:
     if result.get("mmm"):
         items += ("<dt>MMM incremental</dt><dd>Each channel's share of the revenue the marketing mix model "
                   "attributes to it from spend and sales over time (no journeys needed); shown for comparison.</dd>")
-    return pn.pane.HTML(f"<dl class='gl-desc'>{items}</dl>", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+    return pn.pane.HTML(f"<dl class='gl-desc'>{items}</dl>", stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
 
 
 class AttributionPage:

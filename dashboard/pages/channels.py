@@ -16,7 +16,7 @@ import panel as pn
 
 from dashboard.client import ApiClient, ApiError
 from dashboard.components import (
-    KPI_CSS,
+    TABLE_CSS,
     DateRange,
     error_alert,
     kpi_strip,
@@ -31,11 +31,7 @@ TITLE = "Channels"
 SECTION = "Marketing"
 ORDER = 20
 
-TABLE_CSS = KPI_CSS + """
-.gl-table {border-collapse: collapse; width: 100%; font-size: 14px;}
-.gl-table th {text-align: left; color: #5f6b7a; font-weight: 600; border-bottom: 1px solid #e3e6ea; padding: 5px 8px;}
-.gl-table td {border-bottom: 1px solid #f0f2f4; padding: 5px 8px;}
-.gl-table td.num, .gl-table th.num {text-align: right;}
+PAGE_CSS = TABLE_CSS + """
 .gl-table tr.top td {font-weight: 600;}
 """
 BLUE, ORANGE, GREEN, GREY = "#2f6fde", "#f28e2b", "#1a7f37", "#5f6b7a"
@@ -67,7 +63,7 @@ def ranking_table(rows: list[dict[str, Any]], what: str, top: int = 3) -> pn.pan
     head = (f"<tr><th>{what}</th><th class='num'>Spend/day</th><th class='num'>Revenue/day</th>"
             "<th class='num'>ROAS</th><th class='num'>Revenue index</th></tr>")
     return pn.pane.HTML(f"<table class='gl-table gl-rank-{what.lower()}'>{head}{body}</table>",
-                        stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+                        stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
 
 
 def _index(x: float | None) -> str:

@@ -10,18 +10,14 @@ from typing import Any
 import panel as pn
 
 from dashboard.client import ApiClient, ApiError
-from dashboard.components import KPI_CSS, error_alert, kpi_card, note, section_title
+from dashboard.components import KPI_CSS, TABLE_CSS, error_alert, kpi_card, note, section_title
 from dashboard.format import money, ratio
 
 TITLE = "Budget Optimizer"
 SECTION = "Marketing"
 ORDER = 40
 
-TABLE_CSS = KPI_CSS + """
-.gl-table {border-collapse: collapse; width: 100%; font-size: 14px;}
-.gl-table th {text-align: left; color: #5f6b7a; font-weight: 600; border-bottom: 1px solid #e3e6ea; padding: 5px 8px;}
-.gl-table td {border-bottom: 1px solid #f0f2f4; padding: 5px 8px;}
-.gl-table td.num, .gl-table th.num {text-align: right;}
+PAGE_CSS = TABLE_CSS + """
 .gl-up {color: #1a7f37; font-weight: 700;} .gl-down {color: #c62828; font-weight: 700;} .gl-flat {color: #5f6b7a;}
 """
 ARROW_CLS = {"↑": "gl-up", "↓": "gl-down", "→": "gl-flat"}
@@ -71,7 +67,7 @@ class OptimizerPage:
         self.run = pn.widgets.Button(name="Optimize", button_type="primary", width=120)
         self.reset = pn.widgets.Button(name="Reset to current", width=150)
         self.apply = pn.widgets.Button(name="Apply optimized", button_type="success", width=150)
-        self.table = pn.pane.HTML("", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self.table = pn.pane.HTML("", stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
         self.plan_cards = pn.Row(sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
         self.sim_cards = pn.Row(sizing_mode="stretch_width")

@@ -17,7 +17,7 @@ import panel as pn
 
 from dashboard.client import ApiClient, ApiError
 from dashboard.components import (
-    KPI_CSS,
+    TABLE_CSS,
     DateRange,
     error_alert,
     kpi_strip,
@@ -31,11 +31,7 @@ TITLE = "Overview"
 SECTION = "Marketing"
 ORDER = 10
 
-TABLE_CSS = KPI_CSS + """
-.gl-table {border-collapse: collapse; width: 100%; font-size: 14px;}
-.gl-table th {text-align: left; color: #5f6b7a; font-weight: 600; border-bottom: 1px solid #e3e6ea; padding: 6px 8px;}
-.gl-table td {border-bottom: 1px solid #f0f2f4; padding: 6px 8px;}
-.gl-table td.num, .gl-table th.num {text-align: right;}
+PAGE_CSS = TABLE_CSS + """
 .gl-insight.positive::before {content: "▲ "; color: #1a7f37;}
 .gl-insight.warning::before {content: "▼ "; color: #c62828;}
 .gl-insight.info::before {content: "● "; color: #2f6fde;}
@@ -67,7 +63,7 @@ def channel_table(channels: list[dict[str, Any]]) -> pn.pane.HTML:
         f"<td class='num'>{ratio(c['platform_roas'])}</td></tr>" for c in channels)
     head = ("<tr><th>Channel</th><th class='num'>Spend</th><th class='num'>Share</th>"
             "<th class='num'>Platform revenue</th><th class='num'>Platform ROAS</th></tr>")
-    return pn.pane.HTML(f"<table class='gl-table gl-channel-table'>{head}{rows}</table>", stylesheets=[TABLE_CSS],
+    return pn.pane.HTML(f"<table class='gl-table gl-channel-table'>{head}{rows}</table>", stylesheets=[PAGE_CSS],
                         sizing_mode="stretch_width")
 
 
@@ -75,11 +71,11 @@ def insights_pane(items: list[dict[str, Any]]) -> pn.pane.HTML:
     """Quick insights as a list; each item's ``kind`` sets its marker."""
     if not items:
         return pn.pane.HTML("<div class='gl-note'>Not enough data in this range for insights.</div>",
-                            stylesheets=[TABLE_CSS])
+                            stylesheets=[PAGE_CSS])
     body = "".join(
         f"<div class='gl-insight {html.escape(str(i.get('kind', 'info')))}'><b>{html.escape(i['title'])}:</b> "
         f"{html.escape(i['text'])}</div>" for i in items)
-    return pn.pane.HTML(f"<div class='gl-insights'>{body}</div>", stylesheets=[TABLE_CSS],
+    return pn.pane.HTML(f"<div class='gl-insights'>{body}</div>", stylesheets=[PAGE_CSS],
                         sizing_mode="stretch_width")
 
 

@@ -40,9 +40,10 @@ def test_google_optimal_daily_spend_close(fitted):
 
 
 def test_largest_contributors_point_estimates(fitted):
-    """The two largest contributors are pinned down to 20%; channels the data cannot pin down say so."""
+    """The three largest channels (by true incremental revenue) are within 20% of the truth; channels the data
+    cannot pin down say so."""
     truth, art = fitted
-    top = sorted(truth["channels"], key=lambda c: -truth["channels"][c]["incremental_revenue_total"])[:2]
+    top = sorted(truth["channels"], key=lambda c: -truth["channels"][c]["incremental_revenue_total"])[:3]
     for c in top:
         assert art["channels"][c]["roas"]["mean"] == pytest.approx(truth["channels"][c]["roas"], rel=0.2), c
     for c, ch in art["channels"].items():
