@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.serialize import json_default
+
 __all__ = ["Store", "LocalStore", "S3Store", "KeyNotFound", "ws_key", "store_from_env"]
 
 
@@ -42,14 +44,6 @@ def _check_segment(seg: str, what: str) -> None:
         raise ValueError(f"invalid {what} {seg!r} in storage key")
 
 
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "isoformat"):
-        return o.isoformat()
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 class Store(ABC):
@@ -82,7 +76,7 @@ class Store(ABC):
 
     def write_json(self, key: str, obj: Any) -> None:
         """Serialise ``obj`` as JSON (dates, numpy scalars and arrays handled) and write it atomically."""
-        self.write_bytes(key, json.dumps(obj, default=_json_default, separators=(",", ":")).encode())
+        self.write_bytes(key, json.dumps(obj, default=json_default, separators=(",", ":")).encode())
 
     def read_table(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Read a Parquet table."""

@@ -22,6 +22,7 @@ from scipy.optimize import brentq
 
 from core.mmm.adstock import geometric_adstock
 from core.mmm.saturation import hill, hill_derivative
+from core.serialize import json_default
 
 __all__ = [
     "ChannelParams",
@@ -528,16 +529,8 @@ def write_techstyle(out_dir: str | Path, seed: int = 42, journeys: int = 20000, 
         jdf.to_csv(out / "journeys.csv", index=False)
         data.truth["attribution"] = jtruth
         written["journeys"] = out / "journeys.csv"
-    (out / "truth.json").write_text(json.dumps(data.truth, default=_json_default))
+    (out / "truth.json").write_text(json.dumps(data.truth, default=json_default))
     written["truth"] = out / "truth.json"
     return written
 
 
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "isoformat"):
-        return o.isoformat()
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,16 @@
+"""JSON for analytics results: numpy scalars and arrays, pandas timestamps and dates become plain JSON values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def json_default(o: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: dates as ISO text, numpy scalars/arrays as numbers/lists."""
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
