@@ -29,7 +29,7 @@ test: lint
 	$(BIN)/pytest -q -n 2 -m "not e2e"
 	$(BIN)/pytest -q -m e2e    # browser tests: one process sharing one demo store, API and dashboard
 
-BENCHES := overview mmm optimize simulate attribution cdp identity
+BENCHES := overview mmm optimize simulate attribution cdp identity package
 
 bench: $(STAMP)
 	for b in $(BENCHES); do nice $(BIN)/python bench/$$b.py || exit 1; done
