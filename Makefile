@@ -31,7 +31,18 @@ test: lint
 
 BENCHES := overview mmm optimize simulate attribution cdp identity package
 
-bench: $(STAMP)
+# Comparison tools live in their own Python 3.12 environments, never in the project's dependencies.
+PY312 ?= python3.12
+BENCH_ENVS := bench/.venv-pymc/bin/python bench/.venv-ca/bin/python bench/.venv-rl/bin/python
+
+bench/.venv-pymc/bin/python:
+	$(PY312) -m venv bench/.venv-pymc && bench/.venv-pymc/bin/pip install --quiet pymc-marketing==1.3.0
+bench/.venv-ca/bin/python:
+	$(PY312) -m venv bench/.venv-ca && bench/.venv-ca/bin/pip install --quiet channelattribution==2.2.5 matplotlib
+bench/.venv-rl/bin/python:
+	$(PY312) -m venv bench/.venv-rl && bench/.venv-rl/bin/pip install --quiet recordlinkage splink==5.0.0
+
+bench: $(STAMP) $(BENCH_ENVS)
 	for b in $(BENCHES); do nice $(BIN)/python bench/$$b.py || exit 1; done
 	$(BIN)/python bench/collect.py
 
