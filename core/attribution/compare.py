@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from core.attribution import heuristic
 from core.attribution.incremental import incremental
@@ -200,7 +201,7 @@ def _notes(ps: PathSet, lookback_days: float | None) -> list[str]:
     return notes
 
 
-def detect_format(df) -> str:
+def detect_format(df: pd.DataFrame) -> str:
     """``journeys`` (long touch rows) or ``paths`` (aggregated) from the columns; ``ValueError`` if neither."""
     cols = {str(c).strip().lower() for c in df.columns}
     if {"journey_id", "channel"} <= cols:
@@ -214,7 +215,7 @@ def detect_format(df) -> str:
 
 
 def attribute(
-    df,
+    df: pd.DataFrame,
     fmt: str = "auto",
     models: Sequence[str] | str | None = None,
     *,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -284,7 +286,7 @@ def aggregate_paths(paths: pd.DataFrame, step_days: float = 1.0, validated: bool
     )
 
 
-def read_journeys_csv(path_or_buffer, fmt: str = "journeys") -> pd.DataFrame:
+def read_journeys_csv(path_or_buffer: str | Path | IO[bytes] | IO[str], fmt: str = "journeys") -> pd.DataFrame:
     """Read a journeys or paths CSV fast with pyarrow (ids and channels dictionary-encoded while parsing).
 
     Falls back to pandas' C parser for files pyarrow rejects, which reports the offending line.

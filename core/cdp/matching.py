@@ -275,6 +275,7 @@ def fit_weights(n: pd.DataFrame, cols: dict[str, np.ndarray], rng: np.random.Gen
 
 
 def pair_weights(levels: np.ndarray, weights: list[np.ndarray]) -> np.ndarray:
+    """Per pair and comparison, the log2(m/u) weight of its level (0 where a value is missing)."""
     w = np.zeros((len(levels), len(COMPARISONS)))
     for k in range(len(COMPARISONS)):
         lv = levels[:, k]

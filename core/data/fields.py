@@ -42,16 +42,19 @@ def read_frame(name: str, data: bytes) -> pd.DataFrame:
 
 # --- field parsing --------------------------------------------------------------------------------------------
 def row_numbers(mask: np.ndarray | pd.Series) -> np.ndarray:
+    """1-based file row numbers (header = row 1) of the rows where ``mask`` holds, for problem reports."""
     return np.flatnonzero(np.asarray(mask)) + 2
 
 
 def blank_mask(s: pd.Series) -> np.ndarray:
+    """True where a cell is empty, NaN or only whitespace."""
     if s.dtype == object or pd.api.types.is_string_dtype(s):
         return (s.isna() | s.astype(str).str.strip().eq("")).to_numpy()
     return s.isna().to_numpy()
 
 
 def parse_dates(df: pd.DataFrame, col: str, file: str, problems: list[Problem], required: bool = True) -> pd.Series:
+    """Parse a date column; every unparsable (or, when required, missing) cell becomes a problem with its row."""
     raw = df[col]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = pd.to_datetime(raw)
@@ -75,6 +78,8 @@ def parse_dates(df: pd.DataFrame, col: str, file: str, problems: list[Problem], 
 
 def parse_numbers(df: pd.DataFrame, col: str, file: str, problems: list[Problem], *, required: bool = False,
              non_negative: bool = True) -> pd.Series:
+    """Parse a numeric column (a leading $ and thousands commas allowed); bad, infinite and (by default) negative
+    values become problems with their row."""
     raw = df[col]
     if pd.api.types.is_numeric_dtype(raw):
         values = pd.to_numeric(raw, errors="coerce").astype(float)
@@ -101,6 +106,7 @@ def parse_numbers(df: pd.DataFrame, col: str, file: str, problems: list[Problem]
 
 
 def parse_text(df: pd.DataFrame, col: str, file: str, problems: list[Problem], required: bool = True) -> pd.Series:
+    """A trimmed text column; missing cells are problems when the column is required."""
     raw = df[col]
     blank = blank_mask(raw)
     if required:
@@ -110,6 +116,7 @@ def parse_text(df: pd.DataFrame, col: str, file: str, problems: list[Problem], r
 
 
 def check_duplicates(df: pd.DataFrame, key: list[str], file: str, problems: list[Problem]) -> None:
+    """Report rows that repeat a key (e.g. date and channel), naming the first row of each duplicate."""
     valid = df[key].notna().all(axis=1)
     dup = (df.duplicated(key, keep="first") & valid).to_numpy()
     if not dup.any():
@@ -123,18 +130,21 @@ def check_duplicates(df: pd.DataFrame, key: list[str], file: str, problems: list
 
 
 def fmt_value(v: Any) -> str:
+    """A cell value as shown in a problem message (dates as YYYY-MM-DD)."""
     if isinstance(v, pd.Timestamp):
         return v.date().isoformat()
     return str(v)
 
 
 def check_unknown(cols: list[str], allowed: tuple[str, ...], file: str, problems: list[Problem], what: str) -> None:
+    """Report columns the file kind does not know, so a typo is not silently ignored."""
     for c in cols:
         if c not in allowed:
             problems.append(Problem(file, f"unknown column for {what} (expected: {', '.join(allowed)})", None, c))
 
 
 def check_missing(cols: list[str], required: tuple[str, ...], file: str, problems: list[Problem], what: str) -> bool:
+    """Report required columns that are absent; True when any is missing."""
     miss = [c for c in required if c not in cols]
     for c in miss:
         problems.append(Problem(file, f"required column is missing for {what}", None, c))
@@ -153,6 +163,7 @@ def infer_granularity(dates: pd.Series) -> str | None:
 
 
 def check_gaps(dates: pd.Series, granularity: str, file: str, problems: list[Problem]) -> None:
+    """Report missing dates in a daily or weekly series (a gap would bias every time-series model)."""
     d = pd.to_datetime(dates)
     u = pd.Series(d.dropna().unique()).sort_values(ignore_index=True)
     step = 1 if granularity == "day" else 7

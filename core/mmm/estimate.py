@@ -88,7 +88,7 @@ class Problem:
         self.decay_prior = (m ** days, max(sd * days * m ** (days - 1), 0.1)) if days > 1 else (m, sd)
 
     # features ---------------------------------------------------------------------------------------------
-    def features(self, theta: np.ndarray, grad: bool = False):
+    def features(self, theta: np.ndarray, grad: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Media features days·hill(adstock(x)) (n, C) and, with ``grad``, their θ-derivatives (n, C, 3)."""
         n, C = self.n, self.C
         half = np.exp(theta[:, 1]) * self.scale

@@ -7,11 +7,14 @@ normalised adstock leaves a constant spend unchanged, so carry-over does not cha
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.mmm.saturation import hill_derivative
+
+if TYPE_CHECKING:
+    from core.mmm.optimize import ChannelCurve
 
 __all__ = ["response", "marginal_response", "channel_curve"]
 
@@ -52,7 +55,7 @@ def marginal_response(channel: Mapping[str, Any], spend: np.ndarray | float, dra
     return out[0] if np.ndim(spend) else out[0, 0]
 
 
-def channel_curve(name: str, channel: Mapping[str, Any]):
+def channel_curve(name: str, channel: Mapping[str, Any]) -> ChannelCurve:
     """An optimizer ``ChannelCurve`` for an artifact channel entry (draws from the bootstrap)."""
     from core.mmm.optimize import ChannelCurve
 
