@@ -298,6 +298,11 @@ def _baseline_per_day(artifact: Mapping[str, Any]) -> float:
     return base / days if days else 0.0
 
 
+def _usd(x: float) -> str:
+    """Whole dollars with the sign in front: -$1,562, $297."""
+    return f"{'-' if x < 0 else ''}${abs(x):,.0f}"
+
+
 def _uncertainty_notes(curves: list[ChannelCurve], risky: dict[str, float], expected: dict[str, float]) -> list[str]:
     """Say where the risk-aware plan stays nearer the current mix than the expected-value plan, and why."""
     notes = []
@@ -314,7 +319,7 @@ def _uncertainty_notes(curves: list[ChannelCurve], risky: dict[str, float], expe
         lo, hi = np.quantile(gain, [0.05, 0.95])
         notes.append(
             f"{cv.name} stays closer to its current spend (${a:,.0f}/day rather than ${b:,.0f}/day) because the "
-            f"model is unsure: moving to ${b:,.0f}/day would change its revenue by ${lo:,.0f} to ${hi:,.0f}/day "
+            f"model is unsure: moving to ${b:,.0f}/day would change its revenue by {_usd(lo)} to {_usd(hi)}/day "
             f"(90% interval)."
         )
     return notes

@@ -29,13 +29,15 @@ def plan_table(plan: dict[str, Any]) -> str:
     """Current vs optimized per channel with arrows and marginal ROAS before/after (HTML)."""
     rows = []
     for r in plan["channels"]:
-        tag = " (fixed cost)" if r.get("fixed_cost") else (" (locked)" if r.get("locked") else "")
+        fixed = bool(r.get("fixed_cost"))  # a flat fee: more spend buys no response, marginal ROAS does not apply
+        tag = " (fixed cost)" if fixed else (" (locked)" if r.get("locked") else "")
         arrow = html.escape(r["arrow"])
         rows.append(
             f"<tr><td class='num'>{money(r['current'])}</td><td>{html.escape(r['channel'])}{tag}</td>"
             f"<td class='num gl-opt'>{money(r['optimized'])} <span class='{ARROW_CLS.get(r['arrow'], '')}'>"
-            f"{arrow}</span></td><td class='num'>{money(r['change'], signed=True)}</td>"
-            f"<td class='num'>{ratio(r['marginal_roas_before'])}</td><td class='num'>{ratio(r['marginal_roas_after'])}"
+            f"{arrow}</span></td><td class='num'>{money(round(r['change']), signed=True)}</td>"
+            f"<td class='num'>{ratio(None if fixed else r['marginal_roas_before'])}</td>"
+            f"<td class='num'>{ratio(None if fixed else r['marginal_roas_after'])}"
             f"</td></tr>")
     return ("<table class='gl-table gl-plan'><tr><th class='num'>Current /day</th><th>Channel</th>"
             "<th class='num'>Optimized /day</th><th class='num'>Change</th><th class='num'>Marginal ROAS now</th>"
