@@ -18,6 +18,7 @@ from rapidfuzz.process import cpdist
 
 from core.cdp import normalize as nz
 
+_NARROW_ABOVE = 20  # blocks larger than this are split by a name initial (see _blocking_keys)
 _MAX_BLOCK = 200  # blocks larger than this carry little signal and would cost O(n^2) pairs: skipped
 _RANDOM_PAIRS = 60_000
 _EM_ITERATIONS = 40
@@ -130,6 +131,17 @@ def _key(*parts: list) -> pd.Series:
     return pd.Series(out, dtype=object)
 
 
+def _narrow(key: pd.Series, refine: list) -> pd.Series:
+    """``key`` where its block is small; ``key|refine`` for records in blocks above :data:`_NARROW_ABOVE`."""
+    counts = key.map(key.value_counts())
+    big = (counts > _NARROW_ABOVE).to_numpy()
+    if not big.any():
+        return key
+    out = key.copy()
+    out[big] = _key(key.tolist(), refine)[big]
+    return out
+
+
 def _blocking_keys(n: pd.DataFrame) -> dict[str, pd.Series]:
     """Several blocking keys, so that a typo in one field still leaves the pair a candidate through another."""
     col = {c: n[c].tolist() for c in ("first_canon", "last", "dob", "postcode", "email", "phone", "address", "city")}
@@ -140,7 +152,11 @@ def _blocking_keys(n: pd.DataFrame) -> dict[str, pd.Series]:
     sx_last = [nz.soundex(v) for v in col["last"]]
     sx_first = [nz.soundex(v) for v in col["first_canon"]]
     return {
-        "postcode": _key(col["postcode"]),
+        # A postcode (or surname + city) block grows with the customer base; where one holds more than
+        # _NARROW_ABOVE records it is split by a name initial, twice (surname, first name), so that a typo in one
+        # initial still leaves the pair a candidate. Small blocks stay whole: nothing is lost where it is cheap.
+        "postcode (large blocks by surname initial)": _narrow(_key(col["postcode"]), cut(col["last"], 0, 1)),
+        "postcode (large blocks by first-name initial)": _narrow(_key(col["postcode"]), cut(col["first_canon"], 0, 1)),
         "surname soundex + birth year": _key(sx_last, cut(col["dob"], 0, 4)),
         "first-name soundex + date of birth": _key(sx_first, col["dob"]),
         "first and surname soundex, either order": _key([None if a is None or b is None else min(a, b) for a, b in
@@ -148,7 +164,8 @@ def _blocking_keys(n: pd.DataFrame) -> dict[str, pd.Series]:
                                                          [None if a is None or b is None else max(a, b) for a, b in
                                                           zip(sx_first, sx_last, strict=True)]),
         "date of birth": _key(col["dob"]),
-        "surname + city": _key(col["last"], col["city"]),
+        "surname + city (large blocks by first-name initial)": _narrow(_key(col["last"], col["city"]),
+                                                                      cut(col["first_canon"], 0, 1)),
         "email local part": _key([None if v is None else v.split("@")[0] for v in col["email"]]),
         "phone last 7 digits": _key(cut(col["phone"], -7, None)),
         "address start + surname initial": _key(cut(col["address"], 0, 10), cut(col["last"], 0, 1)),
