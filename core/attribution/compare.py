@@ -164,6 +164,7 @@ def run_attribution(
         "models": out_models,
         "channels": list(ps.channels),
         "labels": {m: LABELS[m] for m in names},
+        "available": dict(LABELS),  # every model this engine offers, for pickers
         "totals": {
             "conversions": total_conv,
             "revenue": total_rev,

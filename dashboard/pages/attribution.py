@@ -19,17 +19,6 @@ TITLE = "Attribution"
 SECTION = "Marketing"
 ORDER = 30
 
-LABELS = {
-    "first_click": "First click",
-    "last_click": "Last click",
-    "last_non_direct": "Last non-direct",
-    "linear": "Linear",
-    "time_decay": "Time decay",
-    "position_based": "Position-based",
-    "markov": "Markov chain",
-    "shapley": "Shapley",
-    "incremental": "Incremental lift",
-}
 DEFAULT_SELECTION = ["last_click", "first_click", "linear", "time_decay", "position_based", "markov", "shapley",
                      "incremental"]
 COLORS = ["#5f6b7a", "#2f6fde", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
@@ -51,7 +40,7 @@ def _pts(x: float) -> str:
 
 def share_frame(result: dict[str, Any]) -> pd.DataFrame:
     """Long table (channel, model, share) of the models in the result, in the result's order."""
-    rows = [{"channel": ch, "model": LABELS.get(m, m), "share": v["share"]}
+    rows = [{"channel": ch, "model": _label(result, m), "share": v["share"]}
             for m, credits in result["models"].items() for ch, v in credits.items()]
     return pd.DataFrame(rows)
 
@@ -81,7 +70,7 @@ def shift_table(result: dict[str, Any]) -> pn.pane.HTML:
     base = result["models"].get("last_click")
     channels = list(result["channels"])
     mmm = result.get("mmm") or None
-    head = "<tr><th>Channel</th>" + "".join(f"<th>{html.escape(LABELS.get(m, m))}</th>" for m in models)
+    head = "<tr><th>Channel</th>" + "".join(f"<th>{html.escape(_label(result, m))}</th>" for m in models)
     head += "<th>MMM incremental</th>" if mmm else ""
     head += "</tr>"
     body = []
@@ -113,16 +102,21 @@ def headline(result: dict[str, Any]) -> str:
     gain = max(shifts, key=shifts.get)
     loss = min(shifts, key=shifts.get)
     if shifts[gain] <= 0.005 and shifts[loss] >= -0.005:
-        return f"{LABELS[m]} and last click agree within half a point on every channel."
-    return (f"Compared with last click, {LABELS[m]} gives {gain} {shifts[gain] * 100:.1f} points more of the "
+        return f"{_label(result, m)} and last click agree within half a point on every channel."
+    return (f"Compared with last click, {_label(result, m)} gives {gain} {shifts[gain] * 100:.1f} points more of the "
             f"credit ({base[gain]['share']:.0%} → {result['models'][m][gain]['share']:.0%}) and {loss} "
             f"{-shifts[loss] * 100:.1f} points less ({base[loss]['share']:.0%} → "
             f"{result['models'][m][loss]['share']:.0%}).")
 
 
+def _label(result: dict[str, Any], model: str) -> str:
+    """A model's display name, as the API names it."""
+    return (result.get("labels") or {}).get(model) or (result.get("available") or {}).get(model, model)
+
+
 def descriptions(result: dict[str, Any]) -> pn.pane.HTML:
     """What each model does, in plain language (from the API)."""
-    items = "".join(f"<dt>{html.escape(LABELS.get(m, m))}</dt><dd>{html.escape(text)}</dd>"
+    items = "".join(f"<dt>{html.escape(_label(result, m))}</dt><dd>{html.escape(text)}</dd>"
                     for m, text in result["descriptions"].items())
     if result.get("mmm"):
         items += ("<dt>MMM incremental</dt><dd>Each channel's share of the revenue the marketing mix model "
@@ -142,11 +136,11 @@ class AttributionPage:
         self.desc = pn.Column(sizing_mode="stretch_width")
         self.result: dict[str, Any] | None = None
         self._painted = False
-        self.models = pn.widgets.MultiChoice(
-            name="Models", options={v: k for k, v in LABELS.items()}, value=list(DEFAULT_SELECTION),
-            sizing_mode="stretch_width", min_width=300)
+        self.models = pn.widgets.MultiChoice(name="Models", value=list(DEFAULT_SELECTION),
+                                             sizing_mode="stretch_width", min_width=300)
         try:
             first = client.get("/api/attribution", models=",".join(DEFAULT_SELECTION))
+            self.models.options = {v: k for k, v in first["available"].items()}
         except ApiError as e:
             self.layout = pn.Column(error_alert(e, "attribution"),
                                     note("Attribution needs customer journeys (journey_id, timestamp, channel, "
