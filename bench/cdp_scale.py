@@ -1,21 +1,22 @@
-"""CDP at scale: the ``growthlens sync`` path (batch ingestion → identity resolution → profiles) on GlowBeauty with
-tens of thousands of customers, and what that says about a million.
+"""CDP at scale: the ``growthlens sync`` path (batch ingestion → identity resolution → profiles) on GlowBeauty,
+measured end to end at each size up to a million customers.
 
-For each size N (``--customers 30000,100000``):
+For each size N (``--customers 100000,1000000``):
 
-1. generate the GlowBeauty exports for N customers (``write_glowbeauty``, one process);
-2. load every export exactly as ``growthlens sync DIR`` does (``find_exports`` → ``ingest_batch(...,
-   rebuild=False)`` per file, in one fresh process → one ``refresh``, in another) into a ``LocalStore`` under /tmp;
-3. record events, times per step (the refresh's own timings), peak RSS of each process (``getrusage``; per step
-   through the running maximum), store size on disk, one incremental webhook, customer search latency (p50/p95
-   over 500 queries, the query mix of ``bench/cdp.py``) and pairwise identity precision/recall against the truth.
+1. generate the GlowBeauty exports for N customers (``write_glowbeauty``, which writes as it generates), or reuse
+   exports generated earlier with the same seed and end date (``--exports N=DIR``);
+2. load every export as ``growthlens sync DIR`` does (``find_exports`` → ``ingest_file`` per file: chunks of rows
+   parsed in worker processes, stored as event segments) in one fresh process, then one full ``refresh`` (DuckDB
+   over the event segments, identity resolution, profiles one person partition at a time) in another, into a
+   ``LocalStore`` under /tmp;
+3. record events, times per step (the refresh's own timings), peak RSS of each process (``getrusage``), store size
+   on disk, two webhooks (an order of a known customer, an order of a new one: both incremental), customer search
+   latency (p50/p95 over 500 queries, the query mix of ``bench/cdp.py``) and pairwise identity precision/recall
+   against the truth.
 
-Each phase runs in its own process so that its peak RSS is its own. Then a power law per step (from the two sizes)
-extrapolates time and memory to 1,000,000 customers; that is an extrapolation, not a run. If the measured time of a
-size says the next one would exceed ``--max-minutes``, a smaller next size (rounded down to 10k) is run instead and
-the report says so.
+Each phase runs in its own process so that its peak RSS is its own.
 
-Run: ``nice .venv/bin/python bench/cdp_scale.py --customers 30000,100000``
+Run: ``nice .venv/bin/python bench/cdp_scale.py --customers 100000,1000000``
 Writes ``bench/results/cdp_scale.md``.
 """
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import shutil
@@ -44,8 +44,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from cdp import latency  # noqa: E402  (bench/cdp.py: the same latency measurement)
 
-from core.cdp.identity import _prepare  # noqa: E402  (the resolver's own record preparation, for block stats)
-from core.cdp.matching import candidate_pairs  # noqa: E402
 from core.demo.glowbeauty import FILES, write_glowbeauty  # noqa: E402
 from functions import cdp_store  # noqa: E402
 from functions.cli.sync import find_exports  # noqa: E402
@@ -55,7 +53,7 @@ WS = "default"
 SEED = 7
 END = date(2025, 12, 31)
 TARGET = 1_000_000
-STEPS = ("generate", "ingest", "load_events", "records", "resolve", "profiles", "write")
+WORKERS = 2  # parse processes for ingestion (this machine has 2 cores)
 
 
 def peak_rss_mb() -> float:
@@ -96,12 +94,13 @@ def phase_ingest(n: int, work: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     events, files = 0, {}
     for source, topic, path in find_exports(work / "gb"):
-        ctype = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
         t = time.perf_counter()
-        out = cdp_store.ingest_batch(store, WS, source, path.read_bytes(), ctype, topic=topic, rebuild=False)
+        out = cdp_store.ingest_file(store, WS, source, path, topic=topic, workers=WORKERS)
         files[f"{source}/{path.name}"] = {"s": time.perf_counter() - t, "accepted": out["accepted"],
                                           "rejected": out["rejected_count"]}
         events += out["accepted"]
+        print(f"  {source}/{path.name}: {out['accepted']:,} events in {files[f'{source}/{path.name}']['s']:.0f} s",
+              file=sys.stderr, flush=True)
     res["ingest_s"] = time.perf_counter() - t0
     res["ingest_files"] = files
     res["events"] = events
@@ -121,27 +120,28 @@ def phase_refresh(n: int, work: Path) -> dict[str, Any]:
     res["refresh_rss_mb"] = peak_rss_mb()  # this process only did the refresh so far
     res["store_bytes"] = du(store_dir)
     res["store_split"] = {d: du(store_dir / "workspaces" / WS / "cdp" / d) for d in ("events", "person_events")}
-    # ---- after the peak-RSS checkpoint: measurements that load extra copies -----------------------------
-    res["events_frame_bytes"] = int(cdp_store.load_events(store, WS).memory_usage(deep=True).sum())
+    # ---- after the peak-RSS checkpoint -------------------------------------------------------------------
     demo = work / "gb"
     order = json.loads((demo / FILES["shopify"]["orders"]).open().readline())
-    order.update(id=9_999_999_999, name="#BENCH", total_price="10.00")
-    t = time.perf_counter()
-    hook = cdp_store.ingest_batch(store, WS, "shopify", json.dumps(order).encode(), None, topic="orders/create",
-                                  mode="webhook")
-    res["webhook_s"] = time.perf_counter() - t
-    res["webhook_timings"] = hook["refresh"]["timings"]
+    hooks = {}
+    new_customer = json.loads(json.dumps(order))
+    new_customer["customer"] = {**order["customer"], "id": 9_999_999_998, "email": "bench.new@example.com",
+                                "first_name": "Bench", "last_name": "Newcomer", "phone": None}
+    new_customer["email"] = "bench.new@example.com"
+    for name, o, oid in (("known customer", order, 9_999_999_999), ("new customer", new_customer, 9_999_999_997)):
+        o = {**o, "id": oid, "name": f"#B{oid % 1000}", "total_price": "10.00"}
+        t = time.perf_counter()
+        hook = cdp_store.ingest_batch(store, WS, "shopify", json.dumps(o).encode(), None, topic="orders/create",
+                                      mode="webhook")
+        hooks[name] = {"s": time.perf_counter() - t, "timings": hook["refresh"]["timings"],
+                       "mode": hook["refresh"]["mode"], "resolved": hook["refresh"]["resolved"]}
+    res["webhooks"] = hooks
     truth = json.loads((demo / "truth.json").read_text())
     records = store.read_table(f"workspaces/{WS}/cdp/records.parquet")
     clusters = store.read_table(f"workspaces/{WS}/cdp/clusters.parquet").merge(records, on="record_id")
     key = clusters["source_customer_id"].where(clusters["source_customer_id"].notna(), clusters["anonymous_id"])
     clusters["true_person"] = key.map(truth["records"])  # ids are already "<source>:<id>", as truth's keys
     res["records"] = len(records)
-    t = time.perf_counter()  # why resolution grows faster than linearly: candidate pairs per blocking key
-    _ci, _cj, blocks = candidate_pairs(_prepare(records))
-    res["blocking_s"] = time.perf_counter() - t
-    res["candidate_pairs"] = int(len(_ci))
-    res["blocking"] = blocks
     res["records_with_truth"] = int(clusters["true_person"].notna().sum())
     res["true_persons"] = len(truth["persons"])
     res["precision"], res["recall"] = pair_scores(clusters)
@@ -152,10 +152,16 @@ def phase_refresh(n: int, work: Path) -> dict[str, Any]:
         person = persons[int(p)]
         qs += [person["first_name"][:3], f"{person['first_name']} {person['last_name']}", person["email"][:8],
                person["phone"][-10:-3]]
+    del truth, persons
     t = time.perf_counter()
     cdp_store.search_customers(store, WS, q="x")
     res["search_load_s"] = time.perf_counter() - t
     res["search"] = latency(store, WS, qs)
+    pid = cdp_store.search_customers(store, WS, q=qs[1])["items"][0]["id"]
+    t = time.perf_counter()
+    detail = cdp_store.customer_detail(store, WS, pid)
+    res["profile_s"] = time.perf_counter() - t
+    res["profile_sources"] = len(detail["sources"])
     res["final_rss_mb"] = peak_rss_mb()
     return res
 
@@ -175,168 +181,89 @@ def run_child(phase: str, n: int, work: Path) -> dict[str, Any]:
     return out
 
 
-def bench_size(n: int) -> dict[str, Any]:
+def bench_size(n: int, exports: Path | None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"gl-bench-cdp-scale-{n}-"))
     try:
         res: dict[str, Any] = {"customers": n}
-        res.update(run_child("generate", n, work))
+        if exports is not None:  # generated earlier by write_glowbeauty with SEED and END (its timing beside it)
+            (work / "gb").symlink_to(exports.resolve())
+            res.update(json.loads(Path(str(exports) + ".gen.json").read_text()))
+        else:
+            res.update(run_child("generate", n, work))
         print(f"[{n:,}] generated in {res['generate_s']:.1f} s", flush=True)
         res.update(run_child("ingest", n, work))
+        print(f"[{n:,}] {res['events']:,} events ingested in {res['ingest_s']:.1f} s", flush=True)
         res.update(run_child("refresh", n, work))
-        print(f"[{n:,}] {res['events']:,} events: ingest {res['ingest_s']:.1f} s, refresh {res['refresh_s']:.1f} s",
-              flush=True)
+        print(f"[{n:,}] refresh {res['refresh_s']:.1f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
 
 
-# --------------------------------------------------------------------------------------------- scaling fit
-def step_times(r: dict[str, Any]) -> dict[str, float]:
-    rt = r["refresh_timings"]
-    return {"generate": r["generate_s"], "ingest": r["ingest_s"], **{k: float(rt.get(k, 0.0)) for k in STEPS[2:]}}
-
-
-def fit(xs: list[float], ys: list[float], x: float) -> tuple[float, float]:
-    """Power law y = c·x^k through the points (least squares in log-log; k = 1 with one point): (y(x), k)."""
-    pts = [(a, b) for a, b in zip(xs, ys, strict=True) if a > 0 and b > 0]
-    if not pts:
-        return 0.0, 1.0
-    if len(pts) == 1:
-        return pts[0][1] * x / pts[0][0], 1.0
-    lx, ly = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
-    k, c = np.polyfit(lx, ly, 1)
-    return float(math.exp(c) * x ** k), float(k)
-
-
-def extrapolate(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Time per step: the fitted exponent, never below 1 (below 1 only means fixed costs still weigh at the
-    measured sizes), anchored at the largest measured size. Memory and disk: linear in events."""
-    big = results[-1]
-    ev_per_cust = big["events"] / big["customers"]
-    e_target = ev_per_cust * TARGET
-    xs = [float(r["events"]) for r in results]
-    steps = {}
-    for s in STEPS:
-        _, k = fit(xs, [step_times(r)[s] for r in results], e_target)
-        y_big = step_times(big)[s]
-        steps[s] = {"s": y_big * (e_target / big["events"]) ** max(k, 1.0), "k": k,
-                    "per_event_us": y_big / big["events"] * 1e6}
-    mem = {}
-    for name in ("generate_rss_mb", "ingest_rss_mb", "refresh_rss_mb", "events_frame_bytes"):
-        ys = [float(r[name]) for r in results]
-        if len(results) >= 2:  # linear in events: fixed part + per-event part
-            b, a = np.polyfit(xs, ys, 1)
-        else:
-            a, b = 0.0, ys[0] / xs[0]
-        mem[name] = {"target": float(a + b * e_target), "per_event": float(b)}
-    disk_per_event = results[-1]["store_bytes"] / results[-1]["events"]
-    return {"events": e_target, "events_per_customer": ev_per_cust, "steps": steps, "mem": mem,
-            "store_gb": disk_per_event * e_target / 1e9,
-            "exports_gb": results[-1]["exports_bytes"] / results[-1]["events"] * e_target / 1e9}
-
-
 # ------------------------------------------------------------------------------------------------ markdown
-def markdown(results: list[dict[str, Any]], ex: dict[str, Any], substituted: str, cmd: str) -> str:
+REFRESH_STEPS = {"records": "refresh: person records (DuckDB over the event segments)",
+                 "resolve": "refresh: identity resolution",
+                 "split": "refresh: events by person partition (DuckDB)",
+                 "profiles": "refresh: profiles (by groups of partitions)",
+                 "write": "refresh: write person events, profiles, search index"}
+
+
+def markdown(results: list[dict[str, Any]], cmd: str) -> str:
     sizes = [f"{r['customers']:,} customers" for r in results]
-    head = "| | " + " | ".join(sizes) + " | 1M customers (extrapolated) |\n|---|" + "---|" * (len(results) + 1)
+    head = "| | " + " | ".join(sizes) + " |\n|---|" + "---|" * len(results)
     rows: list[str] = []
 
-    def row(label: str, vals: list[str], extra: str = "") -> None:
-        rows.append(f"| {label} | " + " | ".join(vals) + f" | {extra} |")
+    def row(label: str, vals: list[str]) -> None:
+        rows.append(f"| {label} | " + " | ".join(vals) + " |")
 
-    st = ex["steps"]
-    row("events", [f"{r['events']:,}" for r in results], f"~{ex['events'] / 1e6:.0f}M")
+    row("events", [f"{r['events']:,}" for r in results])
     row("person records → persons", [f"{r['records']:,} → {r['persons']:,}" for r in results])
-    row("generate exports (NDJSON)", [f"{r['generate_s']:.0f} s" for r in results], _dur(st["generate"]["s"]))
-    row("ingest all exports (batch path)", [f"{r['ingest_s']:.0f} s" for r in results], _dur(st["ingest"]["s"]))
-    labels = {"load_events": "refresh: load events", "records": "refresh: build records",
-              "resolve": "refresh: identity resolution", "profiles": "refresh: profiles",
-              "write": "refresh: write profiles, index, person events"}
-    for s, label in labels.items():
-        row(label, [f"{r['refresh_timings'].get(s, 0):.1f} s" for r in results], _dur(st[s]["s"]))
-    row("whole refresh", [f"{r['refresh_s']:.0f} s" for r in results],
-        _dur(sum(st[s]["s"] for s in STEPS[2:])))
+    row("generate exports (NDJSON, written as generated)", [_dur(r["generate_s"]) for r in results])
+    row(f"ingest all exports ({WORKERS} parse workers)", [_dur(r["ingest_s"]) for r in results])
+    for s, label in REFRESH_STEPS.items():
+        row(label, [_dur(r["refresh_timings"].get(s, 0)) for r in results])
+    row("whole refresh", [_dur(r["refresh_s"]) for r in results])
     row("ingest + refresh per event", [f"{(r['ingest_s'] + r['refresh_s']) / r['events'] * 1e6:.0f} µs"
                                        for r in results])
-    row("peak RSS, generator process", [f"{r['generate_rss_mb'] / 1024:.1f} GB" for r in results],
-        f"~{ex['mem']['generate_rss_mb']['target'] / 1024:.0f} GB")
-    row("peak RSS, ingest process", [f"{r['ingest_rss_mb'] / 1024:.1f} GB" for r in results],
-        f"~{ex['mem']['ingest_rss_mb']['target'] / 1024:.0f} GB")
-    row("peak RSS, refresh process", [f"{r['refresh_rss_mb'] / 1024:.1f} GB" for r in results],
-        f"~{ex['mem']['refresh_rss_mb']['target'] / 1024:.0f} GB")
-    row("all events as one DataFrame", [f"{r['events_frame_bytes'] / 1e9:.1f} GB" for r in results],
-        f"~{ex['mem']['events_frame_bytes']['target'] / 1e9:.0f} GB")
-    row("exports on disk", [f"{r['exports_bytes'] / 1e9:.2f} GB" for r in results], f"~{ex['exports_gb']:.0f} GB")
+    for ph in ("generate", "ingest", "refresh"):
+        row(f"peak RSS, {ph} process", [f"{r[f'{ph}_rss_mb'] / 1024:.1f} GB" for r in results])
+    row("exports on disk", [f"{r['exports_bytes'] / 1e9:.2f} GB" for r in results])
     row("store on disk (of which events / person events)",
-        [f"{r['store_bytes'] / 1e6:.0f} MB ({r['store_split']['events'] / 1e6:.0f} / "
-         f"{r['store_split']['person_events'] / 1e6:.0f})" for r in results], f"~{ex['store_gb']:.0f} GB")
-    row("one webhook order, end to end", [f"{r['webhook_s']:.1f} s" for r in results])
+        [f"{r['store_bytes'] / 1e9:.2f} GB ({r['store_split']['events'] / 1e9:.2f} / "
+         f"{r['store_split']['person_events'] / 1e9:.2f})" for r in results])
+    for name in ("known customer", "new customer"):
+        row(f"webhook order, {name} (incremental refresh)",
+            [f"{r['webhooks'][name]['s']:.2f} s" for r in results])
     row("search p50 / p95 (500 queries)", [f"{r['search']['p50_ms']:.2f} / {r['search']['p95_ms']:.2f} ms"
                                            for r in results])
-    row("resolution candidate pairs (blocking)", [f"{r['candidate_pairs']:,}" for r in results])
+    row("first search after a refresh (loads the index)", [f"{r['search_load_s']:.1f} s" for r in results])
+    row("open one profile (timeline + identities)", [f"{r['profile_s'] * 1000:.0f} ms" for r in results])
     row("identity precision / recall (pairwise)", [f"{r['precision']:.4f} / {r['recall']:.4f}" for r in results])
 
     big = results[-1]
-    product = STEPS[1:]
-    dom = max(product, key=lambda s: st[s]["s"])
-    total_h = sum(st[s]["s"] for s in product) / 3600
+    rt = big["refresh_timings"]
+    dom = max(REFRESH_STEPS, key=lambda s: rt.get(s, 0))
+    total = big["ingest_s"] + big["refresh_s"]
     ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    need_gb = max(ex["mem"]["refresh_rss_mb"]["target"], ex["mem"]["ingest_rss_mb"]["target"]) / 1024
-    mem_dom = "ingest" if ex["mem"]["ingest_rss_mb"]["target"] > ex["mem"]["refresh_rss_mb"]["target"] else "refresh"
-    grow = sorted(((k, v) for k, v in big["blocking"].items() if v["pairs"]), key=lambda kv: -kv[1]["pairs"])[:3]
-    small = results[0]["blocking"]
-    blk = "; ".join(f"{k}: {small.get(k, {}).get('pairs', 0):,} → {v['pairs']:,} pairs" for k, v in grow)
-    skipped = sum(v["skipped_blocks"] for v in big["blocking"].values())
-    largest = max(big["ingest_files"].items(), key=lambda kv: kv[1]["accepted"])
-    fits = (f"more than this machine's {ram_gb:.0f} GB: a 1M run does not fit in memory here" if need_gb > ram_gb
-            else f"within this machine's {ram_gb:.0f} GB")
-    exps = ", ".join(f"{s.replace('_', ' ')} {st[s]['k']:.2f}" for s in STEPS)
-    biggest_file = max(big["ingest_files"].items(), key=lambda kv: kv[1]["s"])
-    wt = big["webhook_timings"]
-    note = f"\n{substituted}\n" if substituted else ""
+    peak = max(big["ingest_rss_mb"], big["refresh_rss_mb"]) / 1024
+    hk, hn = big["webhooks"]["known customer"], big["webhooks"]["new customer"]
+    slow_file = max(big["ingest_files"].items(), key=lambda kv: kv[1]["s"])
     return f"""## CDP at scale
 
-GlowBeauty demo brand through the `growthlens sync` path (every export through `ingest_batch`, then one
-`refresh`), one run per size on the shared 2-core development machine (`nice`), LocalStore under /tmp; each phase
-in its own process so peak RSS is its own.
-{note}
+GlowBeauty demo brand through the `growthlens sync` path (every export through `ingest_file`, then one full
+`refresh`), measured at each size on the shared 2-core development machine ({ram_gb:.0f} GB), LocalStore under /tmp;
+each phase in its own process so that its peak RSS is its own.
+
 {head}
 {chr(10).join(rows)}
 
-**The 1M column is an extrapolation, not a run.** Each step's time grows from the largest measured size as a power
-law in events with the exponent fitted to the measured sizes (exponents: {exps}; 1 = linear; exponents below 1 are
-taken as 1), memory and disk linearly in events, at {ex['events_per_customer']:.1f} events per customer. On this
-machine the product's part (ingest + refresh) would take about {total_h:.1f} hours, of which
-**{dom.replace('_', ' ')}** dominates ({_dur(st[dom]['s'])}); generating the demo exports adds
-{_dur(st['generate']['s'])}. At {big['customers']:,}
-customers the slowest export was `{biggest_file[0]}` ({biggest_file[1]['s']:.0f} s); one webhook order costs
-{big['webhook_s']:.1f} s end to end because its refresh reloads every event (load {wt.get('load_events', 0):.1f} s,
-records {wt.get('records', 0):.1f} s, writes {wt.get('write', 0):.1f} s).
-
-Why resolution grows faster than linearly: blocking keys built from a bounded set of values (postcodes, surname +
-city, name soundex) put more records in each block as the base grows, so candidate pairs grow with the square of the
-records until a block passes the 200-record cap and is skipped ({results[0]['candidate_pairs']:,} →
-{big['candidate_pairs']:,} candidate pairs; largest keys: {blk}; {skipped:,} blocks skipped at
-{big['customers']:,} customers). How far that continues at 1M depends on how many distinct postcodes and names the
-real base has; the demo's pools are small, so at 1M more blocks would hit the cap (less time, possibly less recall).
-
-What a 1M-customer run on one machine needs: the sync would need about {need_gb:.0f} GB peak RSS by the linear fit (the
-{mem_dom} process is the larger), {fits}. `ingest_batch` reads a whole export file, parses every row into dicts and
-`Event` objects and then a frame, so the largest export (`{largest[0]}`, {largest[1]['accepted'] / big['events']:.0%}
-of all events) sets the ingest
-peak. The refresh peak grew {big['refresh_rss_mb'] / results[0]['refresh_rss_mb']:.1f}x for
-{big['events'] / results[0]['events']:.1f}x the events while candidate pairs grew
-{big['candidate_pairs'] / max(results[0]['candidate_pairs'], 1):.1f}x, so at these sizes its peak is most likely
-resolution's per-pair arrays (comparison levels and weights of every candidate pair) rather than the events, and the
-linear fit understates it as long as blocks keep growing. Besides, the refresh holds every event at once
-(`load_events` concatenates all partitions, then `build_records`,
-`compute_profiles` and `_write_person_events` work on that frame, about
-{ex['mem']['events_frame_bytes']['target'] / 1e9:.0f} GB as a DataFrame alone); the demo generator keeps every
-exported row as a Python dict until it writes (about {ex['mem']['generate_rss_mb']['target'] / 1024:.0f} GB).
-Ingestion can stream an export in chunks of rows (same idempotent partition merge per chunk); records and profiles
-are per-customer work that can run partition by partition (or in DuckDB over the Parquet partitions); resolution
-needs blocking whose block sizes do not grow with the base (more specific keys, or sorted-neighbourhood windows)
-to stay near linear; the generator can write as it goes.
+At {big['customers']:,} customers ({big['events']:,} events) ingestion and refresh took {_dur(total)} together
+({(total) / big['events'] * 1e6:.0f} µs per event) with at most {peak:.1f} GB resident, within this machine's
+{ram_gb:.0f} GB; the longest refresh step was {REFRESH_STEPS[dom].split(': ')[1]} ({_dur(rt.get(dom, 0))}), the
+slowest export `{slow_file[0]}` ({_dur(slow_file[1]['s'])}). A webhook order of a known customer refreshed in
+{hk['s']:.2f} s (its records unchanged: no re-resolution; only its person's partition, profile and search keys
+rewritten); an order of a new customer in {hn['s']:.1f} s, of which identity resolution of all
+{big['records']:,} records {hn['timings'].get('resolve', 0):.1f} s.
 
 Reproduce: `{cmd}`
 """
@@ -348,9 +275,10 @@ def _dur(s: float) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--customers", default="30000,100000", help="comma-separated sizes, smallest first")
-    ap.add_argument("--max-minutes", type=float, default=25.0,
-                    help="run a smaller next size when the measured ones say it would take longer than this")
+    ap.add_argument("--customers", default="100000,1000000", help="comma-separated sizes, smallest first")
+    ap.add_argument("--exports", action="append", default=[], metavar="N=DIR",
+                    help="reuse exports written by write_glowbeauty(seed=7, end=2025-12-31) for size N (their "
+                         "timing is read from DIR.gen.json)")
     ap.add_argument("--render", metavar="JSON", help="only rewrite the markdown from a saved results file")
     ap.add_argument("--phase", choices=tuple(PHASES), help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -360,39 +288,24 @@ def main() -> None:
         return
     saved = Path(tempfile.gettempdir()) / "gl-bench-cdp-scale-results.json"
     if args.render:
-        doc = json.loads(Path(args.render).read_text())
-        write_report(doc["results"], doc["substituted"])
+        write_report(json.loads(Path(args.render).read_text())["results"])
         return
-    sizes = sorted(int(s) for s in args.customers.split(","))
+    given = {int(k): Path(v) for k, v in (e.split("=", 1) for e in args.exports)}
     results: list[dict[str, Any]] = []
-    substituted = ""
-    for n in sizes:
-        if results:
-            xs = [float(r["customers"]) for r in results]
-            est, _ = fit(xs, [sum(r[f"{p}_wall_s"] for p in PHASES) for r in results], n)
-            if est > args.max_minutes * 60:
-                per = est / n
-                m = max(int(args.max_minutes * 60 / per) // 10000 * 10000, results[-1]["customers"] + 10000)
-                substituted = (f"{n:,} customers were not run: the measured sizes projected about "
-                               f"{est / 60:.0f} minutes for it, over the {args.max_minutes:.0f}-minute budget, so "
-                               f"{m:,} customers were run instead.")
-                print(substituted, flush=True)
-                n = m
-        results.append(bench_size(n))
+    for n in sorted(int(s) for s in args.customers.split(",")):
+        results.append(bench_size(n, given.get(n)))
         print(json.dumps(results[-1], indent=1, default=float), flush=True)
-    saved.write_text(json.dumps({"results": results, "substituted": substituted}, default=float))
+        saved.write_text(json.dumps({"results": results}, default=float))
     print(f"saved raw results to {saved} (re-render: --render {saved})")
-    write_report(results, substituted)
+    write_report(results)
 
 
-def write_report(results: list[dict[str, Any]], substituted: str) -> None:
-    """Print the extrapolation and write bench/results/cdp_scale.md."""
-    ex = extrapolate(results)
-    print(json.dumps(ex, indent=1, default=float))
-    nice = " ".join(f"{r['customers']}" for r in results).replace(" ", ",")
-    cmd = f"nice .venv/bin/python bench/cdp_scale.py --customers {nice}"
+def write_report(results: list[dict[str, Any]]) -> None:
+    """Write bench/results/cdp_scale.md."""
+    sizes = ",".join(str(r["customers"]) for r in results)
+    cmd = f"nice .venv/bin/python bench/cdp_scale.py --customers {sizes}"
     out = ROOT / "bench" / "results" / "cdp_scale.md"
-    out.write_text(markdown(results, ex, substituted, cmd))
+    out.write_text(markdown(results, cmd))
     print(f"wrote {out}")
 
 

@@ -23,10 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
+import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,14 +37,17 @@ import pandas as pd
 
 from core.cdp.events import EVENT_COLUMNS, Event, empty_events, events_to_frame
 from core.cdp.profiles import compute_profiles, timeline, touched_persons, update_profiles
-from core.cdp.records import build_records
-from core.cdp.sources import SOURCES, adapter, read_rows
+from core.cdp.records import RECORD_COLUMNS, build_records, record_keys
+from core.cdp.sources import SOURCES, adapter, iter_row_chunks, parse_rows, read_rows
+from functions.cdp_bulk import build_records as bulk_records
+from functions.cdp_bulk import connect, local_files, split_by_person
 from functions.storage import KeyNotFound, Store, ws_key
 
 __all__ = [
     "N_PARTS",
     "ingest_events",
     "ingest_batch",
+    "ingest_file",
     "refresh",
     "refresh_job",
     "load_events",
@@ -53,7 +59,9 @@ __all__ = [
     "Resolver",
 ]
 
-N_PARTS = 16
+N_PARTS = 16  # event partitions (by event id)
+N_PERSON_PARTS = 256  # person-event partitions (by person id): a profile page reads one
+PROFILE_BATCH_EVENTS = 2_000_000  # a full refresh computes profiles over this many events at a time
 MAX_REASONS = 50
 Resolver = Callable[..., Any]
 
@@ -62,10 +70,10 @@ def _k(ws: str, *parts: str) -> str:
     return ws_key(ws, "cdp", *parts)
 
 
-def _part(values: pd.Series) -> np.ndarray:
+def _part(values: pd.Series, n: int = N_PARTS) -> np.ndarray:
     """Partition number of each value (stable across processes: a hash, not Python's ``hash``)."""
     uniq, inv = np.unique(values.astype(str).to_numpy(), return_inverse=True)
-    parts = np.array([int(hashlib.md5(u.encode()).hexdigest()[:8], 16) % N_PARTS for u in uniq], dtype=int)
+    parts = np.array([int(hashlib.md5(u.encode()).hexdigest()[:8], 16) % n for u in uniq], dtype=int)
     return parts[inv]
 
 
@@ -77,56 +85,189 @@ def _read(store: Store, key: str) -> pd.DataFrame | None:
 
 
 # --------------------------------------------------------------------------------------------------- events
+# An event partition is a list of immutable segments (``events/part-XX/seg-<time>-<rand>.parquet``), oldest first;
+# a write appends one segment with the events that are new or newer revisions, so writing costs what is written,
+# not what is stored. Each segment carries ``h``, a 64-bit hash of the event id; the sorted hashes of each segment
+# are cached per process, so telling new events from stored ones does not read the stored events. Reading a
+# partition keeps, per event id, the greatest version. When a partition passes MAX_SEGMENTS, its newest segments
+# are merged (size-tiered, as log-structured stores do), so a partition is rewritten O(log n) times, not per write.
+MAX_SEGMENTS = 8
+
+
 def _fingerprint(df: pd.DataFrame) -> pd.Series:
     cols = [c for c in EVENT_COLUMNS if c not in ("event_id",)]
     return pd.util.hash_pandas_object(df[cols].astype(str), index=False).astype(str)
+_SEG_H: dict[tuple[int, str], np.ndarray] = {}
+
+
+def event_hash(ids: Iterable[str]) -> np.ndarray:
+    """Stable 64-bit hash of each event id (blake2b; the same in every process and version)."""
+    ids = list(ids)
+    return np.fromiter((int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
+                        for i in ids), dtype=np.uint64, count=len(ids))
+
+
+def _seg_key(ws: str, p: int) -> str:
+    return _k(ws, "events", f"part-{p:02d}", f"seg-{time.time_ns():020d}-{secrets.token_hex(3)}.parquet")
+
+
+def _segments(store: Store, ws: str) -> dict[int, list[str]]:
+    """Segment keys of every event partition, oldest first (migrating a pre-segment store on first sight)."""
+    keys = store.list(_k(ws, "events") + "/")
+    legacy = [k for k in keys if re.fullmatch(r".*/events/part-\d\d\.parquet", k)]
+    if legacy:
+        _migrate_legacy(store, ws, legacy)
+        keys = store.list(_k(ws, "events") + "/")
+    out: dict[int, list[str]] = {}
+    for k in keys:
+        m = re.search(r"/events/part-(\d+)/seg-[^/]+\.parquet$", k)
+        if m:
+            out.setdefault(int(m.group(1)), []).append(k)
+    return {p: sorted(v) for p, v in sorted(out.items())}
+
+
+def _migrate_legacy(store: Store, ws: str, legacy: list[str]) -> None:
+    """Stores written before segments had one file per partition, partitioned by an md5 of the event id: move
+    their events into segments (written before the old files are removed, so a crash loses nothing)."""
+    frames = [store.read_table(k) for k in legacy]
+    df = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else None
+    if df is not None:
+        _write_segments(store, ws, df[list(EVENT_COLUMNS)])
+    for k in legacy:
+        store.delete(k)
+
+
+def _write_segments(store: Store, ws: str, df: pd.DataFrame, h: np.ndarray | None = None) -> None:
+    h = event_hash(df["event_id"]) if h is None else h
+    parts = (h % np.uint64(N_PARTS)).astype(int)
+    for p in np.unique(parts):
+        sel = parts == p
+        _write_segment(store, _seg_key(ws, int(p)), df[sel], h[sel])
+
+
+def _write_segment(store: Store, key: str, df: pd.DataFrame, h: np.ndarray) -> None:
+    order = np.argsort(df["event_id"].to_numpy(dtype=object), kind="stable")
+    out = df.iloc[order][list(EVENT_COLUMNS)].reset_index(drop=True)
+    out["h"] = h[order]
+    store.write_table(key, out)
+    _SEG_H[(id(store), key)] = np.sort(h)
+
+
+def _seg_hashes(store: Store, key: str) -> np.ndarray:
+    ck = (id(store), key)
+    hit = _SEG_H.get(ck)
+    if hit is None:
+        t = store.read_table(key, columns=["h"]) if key else None
+        hit = np.sort(t["h"].to_numpy(dtype=np.uint64)) if t is not None and "h" in t else np.empty(0, np.uint64)
+        _SEG_H[ck] = hit
+    return hit
+
+
+def _in_sorted(values: np.ndarray, sorted_arr: np.ndarray) -> np.ndarray:
+    if not len(sorted_arr) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    pos = np.searchsorted(sorted_arr, values)
+    pos[pos == len(sorted_arr)] = 0
+    return sorted_arr[pos] == values
+
+
+def read_partition(store: Store, keys: list[str], columns: list[str] | None = None) -> pd.DataFrame:
+    """One event partition from its segments: per event id, the greatest version (ties: the earliest write)."""
+    cols = None if columns is None else list(dict.fromkeys(["event_id", "version", *columns]))
+    frames = [f for f in (store.read_table(k, columns=cols) for k in keys) if len(f)]
+    if not frames:
+        out = empty_events()
+        return out if columns is None else out[cols]
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(frames) > 1 and df["event_id"].duplicated().any():
+        df = df.iloc[np.lexsort((-np.arange(len(df)), df["version"].astype(str).to_numpy(),
+                                 df["event_id"].astype(str).to_numpy()))]
+        df = df.drop_duplicates("event_id", keep="last").reset_index(drop=True)
+    df = df.drop(columns=[c for c in ("h",) if c in df])
+    return df if columns is None else df[[c for c in cols if c in df]]
+
+
+def _compact(store: Store, ws: str, p: int, keys: list[str]) -> list[str]:
+    """Size-tiered merge: the longest run of newest segments whose rows together do not exceed the segment
+    before them is merged into one (everything, when no such run exists)."""
+    if len(keys) <= MAX_SEGMENTS:
+        return keys
+    sizes = [len(_seg_hashes(store, k)) for k in keys]
+    start = 0
+    for s in range(len(keys) - 2, 0, -1):
+        if sum(sizes[s:]) <= sizes[s - 1]:
+            start = s
+    run = keys[start:]
+    merged = read_partition(store, run)
+    # named after the run's oldest segment, so it sorts where the run was ("-m" sorts before ".parquet")
+    new_key = re.sub(r"(/seg-\d+-[0-9a-f]+)(-m)?\.parquet$", r"\1-m.parquet", run[0])
+    _write_segment(store, new_key, merged, event_hash(merged["event_id"]))
+    for k in run:
+        if k != new_key:
+            store.delete(k)
+            _SEG_H.pop((id(store), k), None)
+    return [*keys[:start], new_key]
 
 
 def ingest_events(store: Store, ws: str, events: list[Event] | pd.DataFrame) -> dict[str, Any]:
-    """Store events idempotently; returns counts and the ids of events that are new or newer revisions."""
+    """Store events idempotently; returns counts and the ids of events that are new or newer revisions
+    (``changed`` holds those events as a table, for an incremental refresh)."""
     df = events if isinstance(events, pd.DataFrame) else events_to_frame(list(events))
     if df.empty:
-        return {"accepted": 0, "duplicates": 0, "changed_ids": []}
+        return {"accepted": 0, "duplicates": 0, "changed_ids": [], "changed": empty_events()}
     df = df.copy()
     df["_fp"] = ""
     dups = df["event_id"].duplicated(keep=False)
     if dups.any():  # within the batch: one row per event id, newest version (ties: by content, deterministic)
         df.loc[dups, "_fp"] = _fingerprint(df[dups]).to_numpy()
         df = df.sort_values(["event_id", "version", "_fp"], kind="stable").drop_duplicates("event_id", keep="last")
-    parts = _part(df["event_id"])
-    changed: list[str] = []
+    df = df.drop(columns="_fp").reset_index(drop=True)
+    h = event_hash(df["event_id"])
+    parts = (h % np.uint64(N_PARTS)).astype(int)
+    segs = _segments(store, ws)
+    taken: list[pd.DataFrame] = []
     dup = 0
     for p in np.unique(parts):
-        new = df[parts == p]
-        key = _k(ws, "events", f"part-{p:02d}.parquet")
-        old = _read(store, key)
-        if old is None or old.empty:
-            merged = new.drop(columns="_fp")
-            changed.extend(new["event_id"])
-        else:
-            old_v = old.set_index("event_id")["version"]
-            prev = new["event_id"].map(old_v)
-            is_new = prev.isna()
-            newer = prev.notna() & (new["version"].astype(str) > prev.fillna("").astype(str))
-            take = new[is_new | newer]
-            dup += int(len(new) - len(take))
-            if take.empty:
-                continue
-            changed.extend(take["event_id"])
-            merged = pd.concat([old[~old["event_id"].isin(take["event_id"])], take.drop(columns="_fp")],
-                               ignore_index=True)
-        merged = merged.sort_values("event_id", kind="stable").reset_index(drop=True)
-        store.write_table(key, merged[list(EVENT_COLUMNS)])
-    return {"accepted": len(changed), "duplicates": dup, "changed_ids": changed}
+        sel = parts == p
+        new, hn = df[sel].reset_index(drop=True), h[sel]
+        keys = segs.get(int(p), [])
+        hit = np.zeros(len(new), dtype=bool)
+        for k in keys:
+            hit |= _in_sorted(hn, _seg_hashes(store, k))
+        take = ~hit
+        if hit.any():  # stored before (or a hash collision): only a strictly newer version is taken
+            stored = read_partition(store, keys, columns=["event_id", "version"])
+            prev = new.loc[hit, "event_id"].map(stored.set_index("event_id")["version"])
+            take[hit] = (prev.isna() | (new.loc[hit, "version"].astype(str) > prev.fillna("").astype(str))).to_numpy()
+        dup += int((~take).sum())
+        if not take.any():
+            continue
+        key = _seg_key(ws, int(p))
+        _write_segment(store, key, new[take], hn[take])
+        taken.append(new[take])
+        _compact(store, ws, int(p), [*keys, key])
+    changed = pd.concat(taken, ignore_index=True) if taken else empty_events()
+    return {"accepted": int(len(changed)), "duplicates": dup, "changed_ids": changed["event_id"].tolist(),
+            "changed": changed}
+
+
+def event_segments(store: Store, ws: str) -> list[str]:
+    """Keys of every stored event segment (for engines that scan Parquet files, e.g. DuckDB)."""
+    return [k for keys in _segments(store, ws).values() for k in keys]
+
+
+def iter_event_partitions(store: Store, ws: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Stored events one partition at a time (bounded memory)."""
+    for keys in _segments(store, ws).values():
+        df = read_partition(store, keys, columns)
+        if len(df):
+            yield df
 
 
 def load_events(store: Store, ws: str) -> pd.DataFrame:
-    """Every stored event (all partitions)."""
-    frames = []
-    for key in store.list(_k(ws, "events") + "/"):
-        if key.endswith(".parquet"):
-            frames.append(store.read_table(key))
-    frames = [f for f in frames if len(f)]
+    """Every stored event (all partitions) as one table; for small bases and tests: large ones go partition by
+    partition (:func:`iter_event_partitions`)."""
+    frames = list(iter_event_partitions(store, ws))
     if not frames:
         return empty_events()
     return pd.concat(frames, ignore_index=True)
@@ -138,7 +279,7 @@ def _log_key(ws: str) -> str:
 
 
 def _update_log(store: Store, ws: str, source: str, received: int, accepted: int, duplicates: int,
-                rejected: list[tuple[int, str]], mode: str) -> dict[str, Any]:
+                rejected: list[tuple[int, str]], mode: str, n_rejected: int | None = None) -> dict[str, Any]:
     try:
         log = store.read_json(_log_key(ws))
     except KeyNotFound:
@@ -149,7 +290,7 @@ def _update_log(store: Store, ws: str, source: str, received: int, accepted: int
     s["received"] += received
     s["accepted"] += accepted
     s["duplicates"] += duplicates
-    s["rejected"] += len(rejected)
+    s["rejected"] += len(rejected) if n_rejected is None else n_rejected
     s["reasons"] = ([{"time": now, "reason": r} for _, r in rejected[:MAX_REASONS]] + s["reasons"])[:MAX_REASONS]
     s["last_sync"] = now
     s["last_mode"] = mode
@@ -207,8 +348,66 @@ def ingest_batch(store: Store, ws: str, source: str, body: bytes | str | list[An
         "rejected_count": len(result.rejected), "last_sync": log["last_sync"],
     }
     if rebuild and stored["accepted"]:
-        out["refresh"] = refresh(store, ws, stored["changed_ids"], resolver=resolver)
+        out["refresh"] = refresh(store, ws, stored["changed_ids"], resolver=resolver, changed=stored["changed"])
     return out
+
+
+def _parse_chunk(args: tuple[str, str | None, int, list[Any]]) -> tuple[pd.DataFrame, int, list[tuple[int, str]]]:
+    """Parse one chunk of export rows to the canonical events table (runs in a worker process for big files)."""
+    source, topic, start, rows = args
+    res = parse_rows(adapter(source).parse, rows, topic, start=start)
+    return events_to_frame(res.events), res.received, res.rejected
+
+
+def ingest_file(store: Store, ws: str, source: str, path: str | Path, topic: str | None = None,
+                chunk_rows: int = 50_000, workers: int = 1) -> dict[str, Any]:
+    """Load an export *file* of ``source`` in chunks of ``chunk_rows`` records, so memory stays bounded whatever
+    its size: each chunk is parsed and stored idempotently as it is read (a malformed record or NDJSON line is
+    rejected with its number, the others load); the sync log is written once at the end. With ``workers`` > 1,
+    chunks are decoded and parsed in that many processes while this one stores them (in file order, so the
+    result is the same). Does not refresh profiles: call :func:`refresh` after the last file.
+
+    Raises ``ValueError`` when nothing in the file could be read.
+    """
+    mod = adapter(source)
+    received = accepted = dups = n_events = n_rejected = 0
+    rejected: list[tuple[int, str]] = []
+
+    def tasks() -> Iterator[tuple[str, str | None, int, list[Any]]]:
+        start = 0
+        for rows in iter_row_chunks(path, None, chunk_rows, raw_lines=True):
+            yield mod.SOURCE, topic, start, rows
+            start += len(rows)
+
+    def store_chunk(frame: pd.DataFrame, n_rows: int, rej: list[tuple[int, str]]) -> None:
+        nonlocal received, accepted, dups, n_events, n_rejected
+        received += n_rows
+        n_events += len(frame)
+        n_rejected += len(rej)
+        rejected.extend(rej[: MAX_REASONS - len(rejected)])
+        if len(frame):
+            stored = ingest_events(store, ws, frame)
+            accepted += stored["accepted"]
+            dups += stored["duplicates"]
+
+    if workers > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:  # spawn: no fork of a threaded server
+            for out in pool.imap(_parse_chunk, tasks()):
+                store_chunk(*out)
+    else:
+        for task in tasks():
+            store_chunk(*_parse_chunk(task))
+    if received and not n_events and n_rejected:
+        _update_log(store, ws, mod.SOURCE, received, 0, 0, rejected, "batch", n_rejected)
+        raise ValueError(f"no {mod.SOURCE} record in {Path(path).name} could be read; first problem: "
+                         f"{rejected[0][1]}")
+    log = _update_log(store, ws, mod.SOURCE, received, accepted, dups, rejected, "batch", n_rejected)
+    return {"source": mod.SOURCE, "file": str(path), "received": received, "events": n_events,
+            "accepted": accepted, "duplicates": dups,
+            "rejected": [{"record": i, "reason": r} for i, r in rejected], "rejected_count": n_rejected,
+            "last_sync": log["last_sync"]}
 
 
 def _webhook_rows(body: bytes | str) -> list[Any]:
@@ -226,77 +425,239 @@ def _default_resolver() -> Resolver:
 
 
 def refresh(store: Store, ws: str, changed_ids: Iterable[str] | None = None, resolver: Resolver | None = None,
-            full: bool = False) -> dict[str, Any]:
-    """Re-resolve identities (only when new records appeared) and recompute the profiles of touched persons.
+            full: bool = False, changed: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Bring records, identities, profiles, person-event partitions and the search index up to date with the
+    stored events.
 
-    ``changed_ids``: event ids stored since the last refresh (None = treat all as changed). Returns timings and
-    how many persons were recomputed.
+    Incremental when it can be (``changed``: the events stored since the last refresh, as ``ingest_events``
+    returns them; or ``changed_ids``): only the records of those events are rebuilt, from the person-event
+    partitions of their persons, identities are re-resolved only when a record is new or changed, and only the
+    touched persons' profiles and partitions are rewritten. Otherwise (first refresh, ``full``, or the day of
+    the newest event moved, which moves every recency figure) everything is rebuilt with DuckDB over the stored
+    event segments, one person partition at a time. Returns timings and how many persons were recomputed.
     """
+    if not full and (changed is not None or changed_ids is not None):
+        if changed is None:
+            ids = set(changed_ids or [])
+            changed = pd.concat([p[p["event_id"].isin(ids)] for p in iter_event_partitions(store, ws)]
+                                or [empty_events()], ignore_index=True) if ids else empty_events()
+        out = _refresh_incremental(store, ws, changed, resolver)
+        if out is not None:
+            return out
+    return _refresh_full(store, ws, resolver, full)
+
+
+def _person_part(person_ids: Iterable[str]) -> np.ndarray:
+    """Person-event partition of each person id (md5: stable across processes)."""
+    return _part(pd.Series(list(person_ids), dtype=object), N_PERSON_PARTS)
+
+
+def _as_of(t: pd.Timestamp) -> pd.Timestamp:
+    """"Now" for recency figures: the end of the day of the newest event (moves once a day, not per event)."""
+    return pd.Timestamp(t).tz_convert("UTC").floor("D") + pd.Timedelta(days=1)
+
+
+def _records_equal(a: pd.DataFrame | None, b: pd.DataFrame) -> bool:
+    if a is None or len(a) != len(b):
+        return False
+    cols = list(RECORD_COLUMNS)
+    x = a[cols].sort_values("record_id").fillna("").astype(str).reset_index(drop=True)
+    y = b[cols].sort_values("record_id").fillna("").astype(str).reset_index(drop=True)
+    return x.equals(y)
+
+
+def _resolve(store: Store, ws: str, records: pd.DataFrame, prev_clusters: pd.DataFrame | None,
+             resolver: Resolver | None) -> pd.DataFrame:
+    resolve = resolver or _default_resolver()
+    res = resolve(records, previous=prev_clusters if prev_clusters is not None and not prev_clusters.empty
+                  else None)
+    clusters = res.clusters[["record_id", "person_id"]].astype(str).astype(object)
+    store.write_table(_k(ws, "records.parquet"), records)
+    store.write_table(_k(ws, "clusters.parquet"), clusters)
+    merges = getattr(res, "merges", None)
+    if merges is not None:
+        store.write_table(_k(ws, "merges.parquet"), merges.astype({c: str for c in merges.columns
+                                                                   if merges[c].dtype == object}))
+    return clusters
+
+
+def _refresh_full(store: Store, ws: str, resolver: Resolver | None, full: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    events = load_events(store, ws)
-    timings["load_events"] = time.perf_counter() - t0
-    if events.empty:
+    segs = event_segments(store, ws)
+    if not segs:
         return {"persons": 0, "recomputed": 0, "timings": timings}
+    with connect() as con, local_files(store, segs) as paths:
+        timings["load_events"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        records = bulk_records(con, paths)
+        n_events, newest = con.execute("SELECT count(*), max(time) FROM ev").fetchall()[0]
+        as_of = _as_of(pd.Timestamp(newest))
+        timings["records"] = time.perf_counter() - t
+        t = time.perf_counter()
+        prev_clusters = _read(store, _k(ws, "clusters.parquet"))
+        prev_records = _read(store, _k(ws, "records.parquet"))
+        resolved = full or prev_clusters is None or not _records_equal(prev_records, records)
+        clusters = _resolve(store, ws, records, prev_clusters, resolver) if resolved else prev_clusters
+        timings["resolve"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cl = clusters.assign(part=_person_part(clusters["person_id"]))
+        frames: list[pd.DataFrame] = []
+        written: set[str] = set()
+        with tempfile.TemporaryDirectory(prefix="gl-persons-") as tmp:
+            dirs = split_by_person(con, cl, tmp)
+            timings["split"] = time.perf_counter() - t
+            t = time.perf_counter()
+            t_write = 0.0
+            group: list[tuple[int, pd.DataFrame]] = []
+            for i, d in enumerate(dirs):  # partitions in groups of about PROFILE_BATCH_EVENTS events
+                ev = pd.concat([pd.read_parquet(f) for f in sorted(d.glob("*.parquet"))], ignore_index=True)
+                group.append((int(d.name.split("=")[1]), ev.drop(columns=[c for c in ("part",) if c in ev])))
+                if sum(len(g) for _, g in group) < PROFILE_BATCH_EVENTS and i < len(dirs) - 1:
+                    continue
+                frames.append(compute_profiles(pd.concat([g for _, g in group], ignore_index=True), as_of=as_of))
+                tw = time.perf_counter()
+                for p, g in group:
+                    key = _k(ws, "person_events", f"part-{p:03d}.parquet")
+                    store.write_table(key, _person_events_table(g))
+                    written.add(key)
+                group = []
+                t_write += time.perf_counter() - tw
+        timings["profiles"] = time.perf_counter() - t - t_write
     t = time.perf_counter()
-    records, ev_rec = build_records(events)
-    events["record_id"] = ev_rec.to_numpy()
-    timings["records"] = time.perf_counter() - t
-    prev_clusters = _read(store, _k(ws, "clusters.parquet"))
-    prev_records = _read(store, _k(ws, "records.parquet"))
-    t = time.perf_counter()
-    same_records = (prev_records is not None and prev_clusters is not None and not full
-                    and set(prev_records["record_id"]) == set(records["record_id"])
-                    and prev_records.set_index("record_id").sort_index().fillna("").astype(str).equals(
-                        records.set_index("record_id").sort_index().fillna("").astype(str)))
-    if same_records:
-        clusters = prev_clusters
-        resolved = False
-    else:
-        resolve = resolver or _default_resolver()
-        res = resolve(records, previous=prev_clusters if prev_clusters is not None and not prev_clusters.empty
-                      else None)
-        clusters = res.clusters[["record_id", "person_id"]].astype(str)
-        store.write_table(_k(ws, "records.parquet"), records)
-        store.write_table(_k(ws, "clusters.parquet"), clusters)
-        merges = getattr(res, "merges", None)
-        if merges is not None:
-            store.write_table(_k(ws, "merges.parquet"), merges.astype({c: str for c in merges.columns
-                                                                       if merges[c].dtype == object}))
-        resolved = True
-    timings["resolve"] = time.perf_counter() - t
-    pmap = clusters.set_index("record_id")["person_id"]
-    events["person_id"] = events["record_id"].map(pmap)
-
-    t = time.perf_counter()
-    profiles = _read(store, _k(ws, "profiles.parquet"))
-    # "now" for recency figures: the end of the day of the newest event (moves once a day, not per event)
-    as_of = events["time"].max().floor("D") + pd.Timedelta(days=1)
-    old_state = _read_state(store, ws)
-    as_of_moved = old_state is not None and old_state.get("as_of") != as_of.isoformat()
-    if profiles is None or full or changed_ids is None or as_of_moved:
-        # days since last order and engagement decay are relative to the newest event: a newer "now" moves all
-        profiles = compute_profiles(events, as_of=as_of)
-        recomputed = set(profiles["person_id"])
-    else:
-        changed = set(changed_ids)
-        changed_recs = set(events.loc[events["event_id"].isin(changed), "record_id"].dropna())
-        touched = touched_persons(prev_clusters if resolved else clusters, clusters, changed_recs)
-        profiles, recomputed = update_profiles(profiles, events, touched, as_of=as_of)
-        profiles = profiles[profiles["person_id"].isin(set(clusters["person_id"]))]
-    timings["profiles"] = time.perf_counter() - t
-    t = time.perf_counter()
+    for key in store.list(_k(ws, "person_events") + "/"):
+        if key not in written:  # partitions left over from an earlier layout or with no person now
+            store.delete(key)
+    profiles = pd.concat(frames, ignore_index=True).sort_values("person_id", kind="stable").reset_index(drop=True)
     store.write_table(_k(ws, "profiles.parquet"), profiles)
     store.write_table(_k(ws, "search.parquet"), build_search_index(profiles, records, clusters))
-    _write_person_events(store, ws, events, None if len(recomputed) == len(profiles) else recomputed)
-    timings["write"] = time.perf_counter() - t
-    state = {"version": hashlib.sha1(f"{len(events)}|{time.time()}".encode()).hexdigest()[:12],
-             "persons": int(len(profiles)), "records": int(len(records)), "events": int(len(events)),
+    _write_state(store, ws, len(profiles), len(records), int(n_events), as_of)
+    timings["write"] = time.perf_counter() - t + t_write
+    return {"persons": int(len(profiles)), "recomputed": int(len(profiles)),
+            "recomputed_ids": profiles["person_id"].head(100).tolist(), "resolved": resolved, "mode": "full",
+            "timings": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _person_events_table(ev: pd.DataFrame) -> pd.DataFrame:
+    cols = [*EVENT_COLUMNS, "record_id", "person_id"]
+    return ev[cols].sort_values(["person_id", "time", "event_id"], kind="stable").reset_index(drop=True)
+
+
+def _write_state(store: Store, ws: str, persons: int, records: int, events: int, as_of: pd.Timestamp) -> None:
+    state = {"version": hashlib.sha1(f"{events}|{time.time()}".encode()).hexdigest()[:12],
+             "persons": int(persons), "records": int(records), "events": int(events),
              "as_of": as_of.isoformat(), "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     store.write_json(_k(ws, "state.json"), state)
     _CACHE.clear()
+
+
+def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
+                         resolver: Resolver | None) -> dict[str, Any] | None:
+    """Refresh after ``changed`` events, touching only their records and persons; None when a full refresh is
+    needed instead (nothing built yet, or the newest event moved "now" to a later day)."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    state = _read_state(store, ws)
+    profiles = _read(store, _k(ws, "profiles.parquet"))
+    records = _read(store, _k(ws, "records.parquet"))
+    clusters = _read(store, _k(ws, "clusters.parquet"))
+    if state is None or profiles is None or records is None or clusters is None or "as_of" not in state:
+        return None
+    as_of = pd.Timestamp(state["as_of"])
+    if changed.empty:
+        return {"persons": int(len(profiles)), "recomputed": 0, "recomputed_ids": [], "resolved": False,
+                "mode": "incremental", "timings": {}}
+    if _as_of(changed["time"].max()) > as_of:
+        return None
+    changed = changed[list(EVENT_COLUMNS)].copy()
+    changed["record_id"] = record_keys(changed).to_numpy()
+    touched_recs = set(changed["record_id"].dropna())
+    pmap = clusters.set_index("record_id")["person_id"]
+    old_persons = {pmap[r] for r in touched_recs if r in pmap.index}
+    # the touched records' stored events live in the partitions of their persons
+    parts = set(_person_part(sorted(old_persons))) if old_persons else set()
+    stored = _read_person_parts(store, ws, parts)
+    timings["load_events"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    rec_events = pd.concat([stored[stored["record_id"].isin(touched_recs) & ~stored["event_id"].isin(
+        changed["event_id"])].drop(columns=["person_id"]), changed[changed["record_id"].notna()]],
+        ignore_index=True)
+    new_rows, _ = build_records(rec_events)
+    scid_keys = set(zip(new_rows["source"], new_rows["source_customer_id"].fillna(""), strict=True))
+    is_old = records["record_id"].isin(touched_recs) | pd.Series(
+        list(zip(records["source"], records["source_customer_id"].fillna(""), strict=True)),
+        index=records.index).isin(scid_keys) & records["source_customer_id"].notna()
+    old_rows = records[is_old]
+    records_changed = not _records_equal(old_rows, new_rows)
+    timings["records"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    prev_clusters = clusters
+    if records_changed:
+        records = pd.concat([records[~is_old], new_rows], ignore_index=True)
+        clusters = _resolve(store, ws, records, prev_clusters, resolver)
+    timings["resolve"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    touched = touched_persons(prev_clusters, clusters, touched_recs) if records_changed else \
+        {pmap[r] for r in touched_recs if r in pmap.index}
+    if records_changed:  # persons whose records moved: their events may sit in other partitions
+        moved = prev_clusters.merge(clusters, on="record_id", how="outer", suffixes=("_old", "_new"))
+        moved = moved[moved["person_id_old"] != moved["person_id_new"]]
+        more = set(_person_part(sorted(set(moved["person_id_old"].dropna()) | touched)))
+        if more - parts:
+            stored = pd.concat([stored, _read_person_parts(store, ws, more - parts)], ignore_index=True)
+            parts |= more
+    new_map = clusters.set_index("record_id")["person_id"]
+    ev = pd.concat([stored[~stored["event_id"].isin(changed["event_id"])].drop(columns=["person_id"]),
+                    changed], ignore_index=True)
+    ev["person_id"] = ev["record_id"].map(new_map)
+    ev = ev[ev["person_id"].notna()]
+    profiles, recomputed = update_profiles(profiles, ev, touched, as_of=as_of)
+    profiles = profiles[profiles["person_id"].isin(set(clusters["person_id"]))]
+    timings["profiles"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ev_parts = _person_part(ev["person_id"])
+    for p in sorted(parts | set(_person_part(sorted(touched)))):
+        store.write_table(_k(ws, "person_events", f"part-{p:03d}.parquet"), _person_events_table(ev[ev_parts == p]))
+    store.write_table(_k(ws, "profiles.parquet"), profiles)
+    _update_search_index(store, ws, profiles, records, clusters, touched | old_persons)
+    _write_state(store, ws, len(profiles), len(records), int(state.get("events", 0)) + int(
+        (~changed["event_id"].isin(stored["event_id"])).sum()), as_of)
+    timings["write"] = time.perf_counter() - t
     return {"persons": int(len(profiles)), "recomputed": len(recomputed), "recomputed_ids": sorted(recomputed)[:100],
-            "resolved": resolved, "timings": {k: round(v, 3) for k, v in timings.items()}}
+            "resolved": records_changed, "mode": "incremental",
+            "timings": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _read_person_parts(store: Store, ws: str, parts: Iterable[int]) -> pd.DataFrame:
+    frames = [f for f in (_read(store, _k(ws, "person_events", f"part-{p:03d}.parquet")) for p in sorted(parts))
+              if f is not None and len(f)]
+    if not frames:
+        out = empty_events()
+        return out.assign(record_id=pd.Series(dtype=object), person_id=pd.Series(dtype=object))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _update_search_index(store: Store, ws: str, profiles: pd.DataFrame, records: pd.DataFrame,
+                         clusters: pd.DataFrame, persons: set[str]) -> None:
+    """Replace the search keys of ``persons`` only: their old rows out, their new rows spliced in (sorted)."""
+    idx = _read(store, _k(ws, "search.parquet"))
+    sub_c = clusters[clusters["person_id"].isin(persons)]
+    fresh = build_search_index(profiles[profiles["person_id"].isin(persons)],
+                               records[records["record_id"].isin(set(sub_c["record_id"]))], sub_c)
+    if idx is None:
+        store.write_table(_k(ws, "search.parquet"), fresh)
+        return
+    keep = idx[~idx["person_id"].isin(persons)]
+    keys = keep["key"].to_numpy(dtype=object)
+    pos = np.searchsorted(keys, fresh["key"].to_numpy(dtype=object), side="right")
+    out = pd.DataFrame({"key": np.insert(keys, pos, fresh["key"].to_numpy(dtype=object)),
+                        "person_id": np.insert(keep["person_id"].to_numpy(dtype=object), pos,
+                                               fresh["person_id"].to_numpy(dtype=object))})
+    store.write_table(_k(ws, "search.parquet"), out)
 
 
 def refresh_job(store: Store, ws: str, params: dict[str, Any], progress: Callable[[float, str], None]) -> dict:
@@ -313,15 +674,6 @@ def _read_state(store: Store, ws: str) -> dict[str, Any] | None:
         return store.read_json(_k(ws, "state.json"))
     except KeyNotFound:
         return None
-
-
-def _write_person_events(store: Store, ws: str, events: pd.DataFrame, persons: set[str] | None) -> None:
-    ev = events[events["person_id"].notna()]
-    parts = _part(ev["person_id"])
-    wanted = set(range(N_PARTS)) if persons is None else set(_part(pd.Series(sorted(persons)))) if persons else set()
-    for p in sorted(wanted):
-        store.write_table(_k(ws, "person_events", f"part-{p:02d}.parquet"),
-                          ev[parts == p].sort_values(["person_id", "time"]).reset_index(drop=True))
 
 
 # ----------------------------------------------------------------------------------------------------- search
@@ -489,8 +841,8 @@ def customer_detail(store: Store, ws: str, person_id: str, limit: int | None = 5
     if person_id not in prof.index:
         raise KeyError(person_id)
     profile = _profile_json(prof.loc[person_id].to_dict())
-    p = int(_part(pd.Series([person_id]))[0])
-    ev = _read(store, _k(ws, "person_events", f"part-{p:02d}.parquet"))
+    p = int(_person_part([person_id])[0])
+    ev = _read(store, _k(ws, "person_events", f"part-{p:03d}.parquet"))
     ev = ev[ev["person_id"] == person_id] if ev is not None else empty_events()
     clusters = _read(store, _k(ws, "clusters.parquet"))
     records = _read(store, _k(ws, "records.parquet"))

@@ -52,8 +52,8 @@ def build_records(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in RECORD_COLUMNS}), pd.Series(dtype=object)
     rid = record_keys(events)
     cols = ["source", "source_customer_id", "anonymous_id", *_VALUE_COLS]
-    df = events[["time", *cols]].assign(record_id=rid.to_numpy()).dropna(subset=["record_id"])
-    df = df.sort_values(["record_id", "time"], kind="stable")
+    df = events[["time", "event_id", *cols]].assign(record_id=rid.to_numpy()).dropna(subset=["record_id"])
+    df = df.sort_values(["record_id", "time", "event_id"], kind="stable")  # ties: by event id, as everywhere
     # most recent non-empty value per record (groupby.last skips nulls)
     prim = df.groupby("record_id", sort=True)[cols].last().reset_index()
     # records keyed by a browser id keep it; customer-keyed records carry their latest browser id
@@ -66,7 +66,7 @@ def build_records(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         sub = sub[sub[col] != sub["_chosen"]].drop(columns="_chosen")
         if len(sub):
             sub["record_id"] = _hash_ids(sub["record_id"] + "\x1f" + col + "\x1f" + sub[col].astype(str), "r_")
-            extras.append(sub)
+            extras.append(sub.sort_values("record_id", kind="stable"))
     records = pd.concat([prim, *extras], ignore_index=True) if extras else prim
     for c in RECORD_COLUMNS:
         if c not in records:

@@ -13,6 +13,9 @@ tested against it.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -43,6 +46,8 @@ FILES: dict[str, dict[str, str]] = {
     "gorgias": {"tickets": "gorgias/tickets.ndjson"},
     "recharge": {"subscriptions": "recharge/subscriptions.ndjson", "charges": "recharge/charges.ndjson"},
 }
+
+FILES_FLAT: list[str] = [rel for topics in FILES.values() for rel in topics.values()]
 
 PRODUCTS: list[tuple[int, str, float]] = [
     (8001, "Vitamin C Brightening Serum", 58.0),
@@ -191,6 +196,14 @@ def _typo(s: str, rng: np.random.Generator) -> str:
 # --------------------------------------------------------------------------------------------------------------
 def generate_glowbeauty(seed: int = 7, customers: int = 10000, end: date | None = None) -> GlowBeautyData:
     """Generate two years of GlowBeauty data for ``customers`` true people, ending ``end`` (default yesterday)."""
+    return _generate(seed, customers, end)
+
+
+def _generate(seed: int, customers: int, end: date | None,
+              sink: Callable[[GlowBeautyData], None] | None = None, flush_every: int = 5000) -> GlowBeautyData:
+    """The generator. With a ``sink``, every ``flush_every`` customers the rows and the per-person truth
+    (``truth["persons"]``, ``truth["records"]``) generated so far are handed to ``sink`` and dropped, so memory
+    stays flat however many customers are generated; the output is the same as without a sink."""
     if customers < 20:
         raise ValueError(f"customers must be at least 20 (got {customers})")
     rng = np.random.default_rng(seed)
@@ -226,7 +239,18 @@ def generate_glowbeauty(seed: int = 7, customers: int = 10000, end: date | None 
         "email_case", "plus_alias", "phone_formats", "name_typo", "anonymous_identified", "three_ids")}
     patterns_index: dict[str, list[str]] = {"happy_path": [], "support_heavy": [], "engagement_decline": []}
 
+    def flush() -> None:
+        data.truth = {"persons": persons, "records": records}
+        sink(data)
+        for rows in data.files().values():
+            rows.clear()
+        persons.clear()
+        records.clear()
+        data.truth = {}
+
     for i, persona in enumerate(personas):
+        if sink is not None and i and i % flush_every == 0:
+            flush()
         pid = f"P{i + 1:06d}"
         # ---- who they are ------------------------------------------------------------------------------------
         if i == 0:
@@ -595,6 +619,8 @@ def generate_glowbeauty(seed: int = 7, customers: int = 10000, end: date | None 
             "subscription_mrr": "price x 30 / interval days for active subscriptions",
         },
     }
+    if sink is not None:
+        sink(data)
     return data
 
 
@@ -641,16 +667,53 @@ def _klaviyo_event(ids: _Ids, metric: str, t: datetime, profile: dict[str, Any],
     }
 
 
-def write_glowbeauty(out_dir: str | Path, seed: int = 7, customers: int = 10000, end: date | None = None) -> Path:
-    """Generate GlowBeauty and write one NDJSON file per tool export plus ``truth.json`` into ``out_dir``."""
+def write_glowbeauty(out_dir: str | Path, seed: int = 7, customers: int = 10000, end: date | None = None,
+                     flush_every: int = 5000) -> Path:
+    """Generate GlowBeauty and write one NDJSON file per tool export plus ``truth.json`` into ``out_dir``.
+
+    Rows are written as they are generated (every ``flush_every`` customers), so a million customers need no more
+    memory than five thousand; the per-person truth is spooled to temporary files and joined into ``truth.json``
+    at the end."""
     out = Path(out_dir)
-    data = generate_glowbeauty(seed=seed, customers=customers, end=end)
-    for rel, rows in data.files().items():
-        p = out / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with p.open("w") as f:
-            for r in rows:
-                f.write(json.dumps(r, separators=(",", ":")))
-                f.write("\n")
-    (out / "truth.json").write_text(json.dumps(data.truth, indent=1))
+    out.mkdir(parents=True, exist_ok=True)
+    handles: dict[str, Any] = {}
+    for rel in FILES_FLAT:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        handles[rel] = (out / rel).open("w")
+    spool = {k: (out / f".truth-{k}.part").open("w+") for k in ("persons", "records")}
+    first = {"persons": True, "records": True}
+    header: dict[str, Any] = {}
+
+    def sink(data: GlowBeautyData) -> None:
+        for rel, rows in data.files().items():
+            f = handles[rel]
+            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+        for k in ("persons", "records"):
+            items = data.truth.get(k) or {}
+            if not items:
+                continue
+            body = ",\n".join(f"{json.dumps(key)}:{json.dumps(v, separators=(',', ':'))}" for key, v in items.items())
+            spool[k].write(("" if first[k] else ",\n") + body)
+            first[k] = False
+        header.update({k: v for k, v in data.truth.items() if k not in ("persons", "records")})
+
+    try:
+        _generate(seed, customers, end, sink=sink, flush_every=flush_every)
+    finally:
+        for f in handles.values():
+            f.close()
+    try:
+        with (out / "truth.json.tmp").open("w") as t:
+            t.write(json.dumps(header, indent=1)[:-2] + ",\n")
+            for k in ("persons", "records"):
+                t.write(f' "{k}": {{\n')
+                spool[k].seek(0)
+                shutil.copyfileobj(spool[k], t)
+                t.write("\n }" + ("," if k == "persons" else "") + "\n")
+            t.write("}\n")
+        os.replace(out / "truth.json.tmp", out / "truth.json")
+    finally:
+        for k, f in spool.items():
+            f.close()
+            (out / f".truth-{k}.part").unlink(missing_ok=True)
     return out

@@ -57,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     store = store_from_env()
     t0 = time.perf_counter()
     for source, topic, path in find_exports(Path(args.dir)):
-        ctype = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
-        out = cdp_store.ingest_batch(store, ws, source, path.read_bytes(), ctype, topic=topic, rebuild=False)
+        out = cdp_store.ingest_file(store, ws, source, path, topic=topic)
         print(f"  {source:9s} {path.name:22s} received {out['received']:>8,}  accepted {out['accepted']:>8,}  "
               f"duplicates {out['duplicates']:>7,}  rejected {out['rejected_count']:>5,}", flush=True)
         for r in out["rejected"][:3]:

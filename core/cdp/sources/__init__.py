@@ -17,14 +17,15 @@ import csv
 import importlib
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from core.cdp.events import Event
 
-__all__ = ["SOURCES", "ExportResult", "adapter", "read_rows", "parse_rows", "header"]
+__all__ = ["SOURCES", "ExportResult", "adapter", "read_rows", "iter_row_chunks", "RawLine", "parse_rows", "header"]
 
 SOURCES: tuple[str, ...] = ("shopify", "klaviyo", "ga4", "gorgias", "recharge")
 
@@ -56,11 +57,18 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 
 def parse_rows(parse: Callable[[dict, str | None], list[Event]], rows: Iterable[Any],
-               topic: str | None = None) -> ExportResult:
-    """Parse each record with ``parse``; a bad record is rejected with its reason, the others still load."""
+               topic: str | None = None, start: int = 0) -> ExportResult:
+    """Parse each record with ``parse``; a bad record is rejected with its reason, the others still load.
+    ``start``: the index of the first row in the whole export (rows read in chunks keep their numbers)."""
     out = ExportResult()
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows, start):
         out.received += 1
+        if isinstance(row, RawLine):  # an NDJSON line read but not yet decoded (decoded here, in the worker)
+            try:
+                row = json.loads(row)
+            except json.JSONDecodeError as e:
+                out.rejected.append((i, f"record {i}: invalid JSON ({e.msg} at column {e.colno})"))
+                continue
         if not isinstance(row, dict):
             out.rejected.append((i, f"record {i}: expected a JSON object, got {type(row).__name__}"))
             continue
@@ -116,16 +124,88 @@ def _read_csv(text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
         raise ValueError("the CSV body has no header row")
-    rows = []
-    for r in reader:
-        obj: dict[str, Any] = {}
-        for k, v in r.items():
-            if k is None or v in (None, ""):
-                continue
-            cur = obj
-            parts = k.strip().split(".")
-            for p in parts[:-1]:
-                cur = cur.setdefault(p, {})
-            cur[parts[-1]] = v
-        rows.append(obj)
-    return rows
+    return [_nest(r) for r in reader]
+
+
+class RawLine(str):
+    """One NDJSON line, not yet decoded: :func:`parse_rows` decodes it, so that decoding runs where parsing does
+    (in worker processes for big files) and a malformed line is one rejected record, not a failed file."""
+
+    __slots__ = ()
+
+
+def iter_row_chunks(path: str | Path, content_type: str | None = None, chunk_rows: int = 100_000,
+                    raw_lines: bool = False) -> Iterator[list[Any]]:
+    """Records of an export *file* in lists of at most ``chunk_rows``, so that an export of any size loads in
+    bounded memory: NDJSON and CSV are read line by line; a JSON array or wrapped JSON (one document) is read
+    whole. Same formats as :func:`read_rows`. ``raw_lines``: NDJSON lines come as :class:`RawLine` (decoded by
+    :func:`parse_rows`, where a bad line is a rejected record); otherwise a bad line raises ``ValueError`` naming
+    the file line."""
+    path = Path(path)
+    ctype = (content_type or "").lower()
+    with path.open("r", encoding="utf-8-sig", newline="") as f:
+        head = ""
+        while True:  # the first non-blank character tells JSON from CSV
+            ch = f.read(1)
+            if not ch or not ch.isspace():
+                head = ch
+                break
+        if not head:
+            raise ValueError(f"{path.name} is empty")
+        f.seek(0)
+        if path.suffix.lower() == ".csv" or "csv" in ctype or head not in "[{":
+            reader = csv.DictReader(f)
+            if not reader.fieldnames:
+                raise ValueError(f"{path.name}: the CSV has no header row")
+            yield from _chunks((_nest(r) for r in reader), chunk_rows)
+            return
+        if head == "[" or path.suffix.lower() == ".json":
+            yield from _chunks(read_rows(f.read(), "application/json"), chunk_rows)
+            return
+        first = f.readline()
+        try:
+            json.loads(first)
+        except json.JSONDecodeError:  # not one object per line: one (possibly pretty-printed) JSON document
+            f.seek(0)
+            yield from _chunks(read_rows(f.read(), "application/json"), chunk_rows)
+            return
+        f.seek(0)
+
+        def lines() -> Iterator[Any]:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                if raw_lines:
+                    yield RawLine(line)
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path.name}: invalid JSON on line {n}: {e.msg}") from e
+
+        yield from _chunks(lines(), chunk_rows)
+
+
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    buf: list[Any] = []
+    for r in rows:
+        buf.append(r)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def _nest(r: dict[str | None, Any]) -> dict[str, Any]:
+    """A CSV row with dotted column names (``customer.email``) as a nested object; empty cells dropped."""
+    obj: dict[str, Any] = {}
+    for k, v in r.items():
+        if k is None or v in (None, ""):
+            continue
+        cur = obj
+        parts = k.strip().split(".")
+        for p in parts[:-1]:
+            cur = cur.setdefault(p, {})
+        cur[parts[-1]] = v
+    return obj
