@@ -468,16 +468,74 @@ def _records_equal(a: pd.DataFrame | None, b: pd.DataFrame) -> bool:
 
 def _resolve(store: Store, ws: str, records: pd.DataFrame, prev_clusters: pd.DataFrame | None,
              resolver: Resolver | None) -> pd.DataFrame:
+    """Resolve every record; store records, clusters, merges and, for later neighbourhood resolutions, the
+    normalised records and the fitted model."""
     resolve = resolver or _default_resolver()
     res = resolve(records, previous=prev_clusters if prev_clusters is not None and not prev_clusters.empty
                   else None)
     clusters = res.clusters[["record_id", "person_id"]].astype(str).astype(object)
+    prepared = getattr(res, "prepared", None)
+    model = getattr(res, "model", None)
+    if prepared is not None and model and len(prepared) == len(records):
+        store.write_table(_k(ws, "prepared.parquet"), prepared)
+        store.write_json(_k(ws, "identity_model.json"), model)
+    else:  # a custom resolver: no neighbourhood resolution later
+        store.delete(_k(ws, "prepared.parquet"))
+    _write_resolution(store, ws, records, clusters, getattr(res, "merges", None))
+    return clusters
+
+
+def _nulls_as_none(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns with ``None`` for missing values (as built), whatever Parquet read back (NaN, str dtype)."""
+    df = df.astype(object)
+    return df.where(df.notna(), None)
+
+
+def _write_resolution(store: Store, ws: str, records: pd.DataFrame, clusters: pd.DataFrame,
+                      merges: pd.DataFrame | None) -> None:
     store.write_table(_k(ws, "records.parquet"), records)
     store.write_table(_k(ws, "clusters.parquet"), clusters)
-    merges = getattr(res, "merges", None)
     if merges is not None:
         store.write_table(_k(ws, "merges.parquet"), merges.astype({c: str for c in merges.columns
                                                                    if merges[c].dtype == object}))
+
+
+def _resolve_neighbourhood(store: Store, ws: str, records: pd.DataFrame, is_old: pd.Series,
+                           new_rows: pd.DataFrame, old_rows: pd.DataFrame,
+                           prev_clusters: pd.DataFrame) -> pd.DataFrame | None:
+    """Re-resolve only around the records that changed (see ``core.cdp.identity.resolve_neighbourhood``), with the
+    stored normalised records and model; None when those are not stored (then a full resolution runs)."""
+    from core.cdp.identity import prepare_records, resolve_neighbourhood
+
+    prepared = _read(store, _k(ws, "prepared.parquet"))
+    try:
+        model = store.read_json(_k(ws, "identity_model.json"))
+    except KeyNotFound:
+        return None
+    if prepared is None or len(prepared) != len(records) or not (
+            prepared["rid"].to_numpy(dtype=object) == records["record_id"].astype(str).to_numpy(dtype=object)).all():
+        return None
+    keep = ~is_old.to_numpy()
+    prepared = _nulls_as_none(prepared)
+    all_records = _nulls_as_none(pd.concat([records[keep], new_rows], ignore_index=True))
+    all_prepared = pd.concat([prepared[keep], prepare_records(new_rows)], ignore_index=True)
+    changed = set(new_rows["record_id"]) | set(old_rows["record_id"])
+    gone = set(old_rows["record_id"]) - set(new_rows["record_id"])
+    if gone:  # a record that disappeared: its person's other records are re-resolved
+        persons = set(prev_clusters.loc[prev_clusters["record_id"].isin(gone), "person_id"])
+        changed |= set(prev_clusters.loc[prev_clusters["person_id"].isin(persons), "record_id"])
+    res, near = resolve_neighbourhood(all_records, all_prepared, changed, prev_clusters, model)
+    near_ids = set(all_records.loc[near, "record_id"])
+    rest = prev_clusters[~prev_clusters["record_id"].isin(near_ids | gone)]
+    clusters = pd.concat([rest, res.clusters[["record_id", "person_id"]].astype(str)],
+                         ignore_index=True).astype(object)
+    merges = _read(store, _k(ws, "merges.parquet"))
+    if merges is not None:
+        touched = near_ids | gone
+        merges = pd.concat([merges[~(merges["record_a"].isin(touched) | merges["record_b"].isin(touched))],
+                            res.merges], ignore_index=True)
+    store.write_table(_k(ws, "prepared.parquet"), all_prepared)
+    _write_resolution(store, ws, all_records, clusters, merges)
     return clusters
 
 
@@ -594,9 +652,15 @@ def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
 
     t = time.perf_counter()
     prev_clusters = clusters
+    neighbourhood = False
     if records_changed:
+        out = None if resolver is not None else _resolve_neighbourhood(store, ws, records, is_old, new_rows,
+                                                                       old_rows, prev_clusters)
         records = pd.concat([records[~is_old], new_rows], ignore_index=True)
-        clusters = _resolve(store, ws, records, prev_clusters, resolver)
+        if out is None:
+            clusters = _resolve(store, ws, records, prev_clusters, resolver)
+        else:
+            clusters, neighbourhood = out, True
     timings["resolve"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -628,7 +692,8 @@ def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
         (~changed["event_id"].isin(stored["event_id"])).sum()), as_of)
     timings["write"] = time.perf_counter() - t
     return {"persons": int(len(profiles)), "recomputed": len(recomputed), "recomputed_ids": sorted(recomputed)[:100],
-            "resolved": records_changed, "mode": "incremental",
+            "resolved": records_changed, "resolution": "neighbourhood" if neighbourhood else "full" if
+            records_changed else "none", "mode": "incremental",
             "timings": {k: round(v, 3) for k, v in timings.items()}}
 
 

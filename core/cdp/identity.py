@@ -38,6 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from core.cdp import normalize as nz
 from core.cdp.matching import (
     COMPARISONS,
+    _blocking_keys,
     candidate_pairs,
     comparison_columns,
     comparison_levels,
@@ -69,6 +70,7 @@ class Resolution:
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECT_COLUMNS))
     model: dict = field(default_factory=dict)
     records: pd.DataFrame | None = field(default=None, repr=False)
+    prepared: pd.DataFrame | None = field(default=None, repr=False)  # the normalised records (prepare_records)
     threshold: float = DEFAULT_THRESHOLD
     do_not_link: list[tuple[str, str]] = field(default_factory=list)
 
@@ -324,11 +326,12 @@ def _assign_ids(rids: np.ndarray, labels: np.ndarray, previous: pd.DataFrame | N
 
 # ------------------------------------------------------------------------------------------------------ resolve
 def resolve(records: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD, previous: pd.DataFrame | None = None,
-            do_not_link: list[tuple[str, str]] | None = None) -> Resolution:
+            do_not_link: list[tuple[str, str]] | None = None, model: dict | None = None) -> Resolution:
     """Cluster ``records`` into persons. ``threshold`` is the match probability at which a probabilistic link is
     made (deterministic identifier links do not depend on it). ``previous`` (an earlier clusters frame) keeps
     person ids stable; ``do_not_link`` pairs of record ids never share a cluster (the weakest evidence between them
-    is cut and reported in ``rejected``)."""
+    is cut and reported in ``rejected``). ``model``: Fellegi–Sunter parameters to use instead of fitting them (an
+    earlier ``Resolution.model``), e.g. when resolving a small neighbourhood of a large base."""
     if not 0.0 < float(threshold) < 1.0:
         raise ValueError(f"threshold must be a match probability strictly between 0 and 1, got {threshold}")
     threshold = float(threshold)
@@ -357,7 +360,8 @@ def resolve(records: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD, previou
     ci, cj, block_stats = candidate_pairs(n) if size > 1 else (np.empty(0, int), np.empty(0, int), {})
     n_candidates = int(len(ci))
     cols = comparison_columns(n)
-    model = fit_weights(n, cols, rng) if size > 1 else {"prior": 0.5, "weights": [np.zeros(len(c.labels)) for c in
+    model = _model_from_summary(model) if model else fit_weights(n, cols, rng) if size > 1 else {
+        "prior": 0.5, "weights": [np.zeros(len(c.labels)) for c in
                                                                           COMPARISONS]}
     prior_bits = math.log2(model["prior"] / (1 - model["prior"]))
     scored = {"codes": np.empty(0, np.int64), "evidence": np.empty(0)}
@@ -447,6 +451,7 @@ def resolve(records: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD, previou
         rejected=pd.DataFrame(rejected, columns=REJECT_COLUMNS),
         model=model_out,
         records=records,
+        prepared=n,
         threshold=threshold,
         do_not_link=dnl_pairs,
     )
@@ -463,6 +468,82 @@ def _model_summary(model: dict, block_stats: dict, candidates: int) -> dict:
                 for li, lab in enumerate(c.labels)
             }
     return out
+
+
+def _model_from_summary(summary: dict) -> dict:
+    """The parameters :func:`resolve` scores with, back from a ``Resolution.model`` summary (e.g. read from JSON)."""
+    try:
+        comps = summary["comparisons"]
+        weights = [np.array([float(comps[c.name][lab]["weight"]) for lab in c.labels]) for c in COMPARISONS]
+        m = [np.array([float(comps[c.name][lab]["m"]) for lab in c.labels]) for c in COMPARISONS]
+        u = [np.array([float(comps[c.name][lab]["u"]) for lab in c.labels]) for c in COMPARISONS]
+        prior = float(summary["prior"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"model: not a resolution model summary (missing or invalid {e})") from e
+    if not 0.0 < prior < 1.0:
+        raise ValueError(f"model: prior must be strictly between 0 and 1, got {prior}")
+    return {"prior": prior, "weights": weights, "m": m, "u": u, "sessions": summary.get("sessions", {})}
+
+
+def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The normalised form of ``records`` that resolution compares (one row per record, same order); keep it
+    to resolve neighbourhoods later without normalising the whole base again (:func:`resolve_neighbourhood`)."""
+    return _prepare(records)
+
+
+_NEIGHBOUR_FIELDS = ("email", "phone", "anon", "src", "postcode", "last", "first_canon", "dob", "phone7")
+
+
+def resolve_neighbourhood(records: pd.DataFrame, prepared: pd.DataFrame, changed: set[str],
+                          previous: pd.DataFrame, model: dict, threshold: float = DEFAULT_THRESHOLD
+                          ) -> tuple[Resolution, np.ndarray]:
+    """Re-resolve only around ``changed`` record ids (new or changed records) of a base already resolved into
+    ``previous``, with the base's fitted ``model``; for a webhook on a large base, where a full resolution takes
+    minutes.
+
+    The neighbourhood: the changed records, every record sharing an identifier (email, phone, browser id, source
+    customer id) or one of resolution's blocking keys with one of them, and then every record of every person
+    those belong to, so that no person is split between the part re-resolved and the rest. Returns the
+    neighbourhood's resolution (its clusters, merges and rejected links replace the previous ones for those
+    records) and the boolean mask of the neighbourhood over ``records``. ``prepared`` is
+    :func:`prepare_records` of ``records`` (same order). Blocks are formed within the neighbourhood, so a block
+    that the whole base would have split or skipped for its size is compared whole here: the neighbourhood may
+    see slightly more candidate pairs than a full resolution, never fewer.
+    """
+    if len(prepared) != len(records):
+        raise ValueError(f"prepared has {len(prepared)} rows for {len(records)} records")
+    rid = prepared["rid"]
+    ch = rid.isin(changed).to_numpy()
+    near = ch.copy()
+    if ch.any():
+        chn = prepared[ch]
+        for f in _NEIGHBOUR_FIELDS:  # a cheap superset: anything sharing one normalised field
+            vals = set(chn[f].dropna())
+            if vals:
+                near |= prepared[f].isin(vals).to_numpy()
+        idx = np.flatnonzero(near)
+        sub = prepared.iloc[idx].reset_index(drop=True)
+        sub_ch = ch[idx]
+        keep = sub_ch.copy()
+        for f in ("email", "phone", "anon", "src"):
+            vals = set(sub.loc[sub_ch, f].dropna())
+            if vals:
+                keep |= sub[f].isin(vals).to_numpy()
+        for key in _blocking_keys(sub).values():
+            vals = set(key[sub_ch].dropna())
+            if vals:
+                keep |= key.isin(vals).to_numpy()
+        near = np.zeros(len(prepared), dtype=bool)
+        near[idx[keep]] = True
+    # whole persons only
+    prev = previous.set_index("record_id")["person_id"]
+    persons = set(prev.reindex(rid[near].to_numpy()).dropna())
+    if persons:
+        their = set(previous.loc[previous["person_id"].isin(persons), "record_id"])
+        near |= rid.isin(their).to_numpy()
+    sub_prev = previous[previous["record_id"].isin(set(rid[near]))]
+    res = resolve(records[near].reset_index(drop=True), threshold=threshold, previous=sub_prev, model=model)
+    return res, near
 
 
 def split(resolution: Resolution, record_ids: list[str]) -> Resolution:

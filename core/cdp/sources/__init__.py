@@ -165,10 +165,15 @@ def iter_row_chunks(path: str | Path, content_type: str | None = None, chunk_row
         first = f.readline()
         try:
             json.loads(first)
-        except json.JSONDecodeError:  # not one object per line: one (possibly pretty-printed) JSON document
+        except json.JSONDecodeError:  # not one object per line: one (possibly pretty-printed) JSON document?
             f.seek(0)
-            yield from _chunks(read_rows(f.read(), "application/json"), chunk_rows)
-            return
+            try:
+                rows = read_rows(f.read(), "application/json")
+            except ValueError:
+                rows = None  # neither: NDJSON whose first line is broken
+            if rows is not None:
+                yield from _chunks(rows, chunk_rows)
+                return
         f.seek(0)
 
         def lines() -> Iterator[Any]:
