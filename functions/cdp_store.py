@@ -61,6 +61,7 @@ __all__ = [
 
 N_PARTS = 16  # event partitions (by event id)
 N_PERSON_PARTS = 256  # person-event partitions (by person id): a profile page reads one
+N_IDENTITY_PARTS = 32  # per-person records and merges, for the profile page
 PROFILE_BATCH_EVENTS = 2_000_000  # a full refresh computes profiles over this many events at a time
 MAX_REASONS = 50
 Resolver = Callable[..., Any]
@@ -492,12 +493,34 @@ def _nulls_as_none(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_resolution(store: Store, ws: str, records: pd.DataFrame, clusters: pd.DataFrame,
-                      merges: pd.DataFrame | None) -> None:
+                      merges: pd.DataFrame | None, persons: set[str] | None = None) -> None:
+    if merges is not None:
+        merges = merges.astype({c: str for c in merges.columns if merges[c].dtype == object})
+        store.write_table(_k(ws, "merges.parquet"), merges)
     store.write_table(_k(ws, "records.parquet"), records)
     store.write_table(_k(ws, "clusters.parquet"), clusters)
-    if merges is not None:
-        store.write_table(_k(ws, "merges.parquet"), merges.astype({c: str for c in merges.columns
-                                                                   if merges[c].dtype == object}))
+    _write_identities(store, ws, records, clusters, merges, persons)
+
+
+def _write_identities(store: Store, ws: str, records: pd.DataFrame, clusters: pd.DataFrame,
+                      merges: pd.DataFrame | None, persons: set[str] | None = None) -> None:
+    """Per-person copies of the records and merges, in N_IDENTITY_PARTS partitions by person, so that a profile
+    page reads a small file instead of every record of the base; only the partitions of ``persons`` (None: all)."""
+    cl = clusters[["record_id", "person_id"]]
+    upid = pd.unique(cl["person_id"])
+    ppart = pd.Series(_part(pd.Series(upid, dtype=object), N_IDENTITY_PARTS), index=upid)
+    rec = records.merge(cl, on="record_id", how="inner")
+    rec_p = rec["person_id"].map(ppart).to_numpy()
+    if merges is None:
+        merges = _read(store, _k(ws, "merges.parquet"))
+    mg = merges if merges is not None else pd.DataFrame(columns=["record_a", "record_b"])
+    mg = mg.assign(person_id=mg["record_a"].map(cl.set_index("record_id")["person_id"]))
+    mg_p = mg["person_id"].map(ppart).to_numpy()
+    wanted = set(range(N_IDENTITY_PARTS)) if persons is None else set(
+        _part(pd.Series(sorted(persons), dtype=object), N_IDENTITY_PARTS)) if persons else set()
+    for p in sorted(wanted):
+        store.write_table(_k(ws, "identities", f"part-{p:02d}.parquet"), rec[rec_p == p].reset_index(drop=True))
+        store.write_table(_k(ws, "person_merges", f"part-{p:02d}.parquet"), mg[mg_p == p].reset_index(drop=True))
 
 
 def _resolve_neighbourhood(store: Store, ws: str, records: pd.DataFrame, is_old: pd.Series,
@@ -535,7 +558,9 @@ def _resolve_neighbourhood(store: Store, ws: str, records: pd.DataFrame, is_old:
         merges = pd.concat([merges[~(merges["record_a"].isin(touched) | merges["record_b"].isin(touched))],
                             res.merges], ignore_index=True)
     store.write_table(_k(ws, "prepared.parquet"), all_prepared)
-    _write_resolution(store, ws, all_records, clusters, merges)
+    persons = set(res.clusters["person_id"]) | set(
+        prev_clusters.loc[prev_clusters["record_id"].isin(near_ids | gone), "person_id"])
+    _write_resolution(store, ws, all_records, clusters, merges, persons)
     return clusters
 
 
@@ -557,6 +582,8 @@ def _refresh_full(store: Store, ws: str, resolver: Resolver | None, full: bool) 
         prev_records = _read(store, _k(ws, "records.parquet"))
         resolved = full or prev_clusters is None or not _records_equal(prev_records, records)
         clusters = _resolve(store, ws, records, prev_clusters, resolver) if resolved else prev_clusters
+        if not resolved and not store.list(_k(ws, "identities") + "/"):  # a store from before identities/
+            _write_identities(store, ws, records, clusters, None)
         timings["resolve"] = time.perf_counter() - t
         t = time.perf_counter()
         cl = clusters.assign(part=_person_part(clusters["person_id"]))
@@ -909,21 +936,20 @@ def customer_detail(store: Store, ws: str, person_id: str, limit: int | None = 5
     p = int(_person_part([person_id])[0])
     ev = _read(store, _k(ws, "person_events", f"part-{p:03d}.parquet"))
     ev = ev[ev["person_id"] == person_id] if ev is not None else empty_events()
-    clusters = _read(store, _k(ws, "clusters.parquet"))
-    records = _read(store, _k(ws, "records.parquet"))
-    rids = set(clusters.loc[clusters["person_id"] == person_id, "record_id"]) if clusters is not None else set()
+    ip = int(_part(pd.Series([person_id], dtype=object), N_IDENTITY_PARTS)[0])
+    records = _read(store, _k(ws, "identities", f"part-{ip:02d}.parquet"))
     identities = []
     if records is not None:
         counts = ev.groupby("record_id").size() if len(ev) else pd.Series(dtype=int)
-        for r in records[records["record_id"].isin(rids)].to_dict("records"):
+        for r in records[records["person_id"] == person_id].drop(columns="person_id").to_dict("records"):
             r = {k: _jsonable(v) for k, v in r.items()}
             r["events"] = int(counts.get(r["record_id"], 0))
             identities.append(r)
         identities.sort(key=lambda r: (-r["events"], r["source"] or "", r["record_id"]))
     merges_out = []
-    merges = _read(store, _k(ws, "merges.parquet"))
+    merges = _read(store, _k(ws, "person_merges", f"part-{ip:02d}.parquet"))
     if merges is not None and len(merges):
-        m = merges[merges["record_a"].isin(rids) | merges["record_b"].isin(rids)]
+        m = merges[merges["person_id"] == person_id].drop(columns="person_id")
         merges_out = [{k: _jsonable(v) for k, v in r.items()} for r in m.head(200).to_dict("records")]
     sources = sorted(set(ev["source"])) if len(ev) else []
     return {"profile": profile, "timeline": timeline(ev, limit=limit), "timeline_total": int(len(ev)),
