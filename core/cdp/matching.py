@@ -131,14 +131,18 @@ def _key(*parts: list) -> pd.Series:
     return pd.Series(out, dtype=object)
 
 
-def _narrow(key: pd.Series, refine: list) -> pd.Series:
-    """``key`` where its block is small; ``key|refine`` for records in blocks above :data:`_NARROW_ABOVE`."""
-    counts = key.map(key.value_counts())
-    big = (counts > _NARROW_ABOVE).to_numpy()
-    if not big.any():
-        return key
-    out = key.copy()
-    out[big] = _key(key.tolist(), refine)[big]
+def _narrow(key: pd.Series, *refines: list) -> pd.Series:
+    """``key`` where its block is small; for records in blocks above :data:`_NARROW_ABOVE`, ``key|refine``, with
+    the next refinement applied to the blocks still above it, and so on: block sizes stay bounded however large
+    the base grows (a block is split only where it is large, so nothing is lost where comparing is cheap)."""
+    out = key
+    for refine in refines:
+        counts = out.map(out.value_counts())
+        big = (counts > _NARROW_ABOVE).to_numpy()
+        if not big.any():
+            break
+        out = out.copy()
+        out[big] = _key(out.tolist(), refine)[big]
     return out
 
 
@@ -155,17 +159,23 @@ def _blocking_keys(n: pd.DataFrame) -> dict[str, pd.Series]:
         # A postcode (or surname + city) block grows with the customer base; where one holds more than
         # _NARROW_ABOVE records it is split by a name initial, twice (surname, first name), so that a typo in one
         # initial still leaves the pair a candidate. Small blocks stay whole: nothing is lost where it is cheap.
-        "postcode (large blocks by surname initial)": _narrow(_key(col["postcode"]), cut(col["last"], 0, 1)),
-        "postcode (large blocks by first-name initial)": _narrow(_key(col["postcode"]), cut(col["first_canon"], 0, 1)),
+        "postcode (large blocks by surname initial)": _narrow(_key(col["postcode"]), cut(col["last"], 0, 1),
+                                                               cut(col["last"], 0, 3), cut(col["first_canon"], 0, 1)),
+        "postcode (large blocks by first-name initial)": _narrow(_key(col["postcode"]),
+                                                                  cut(col["first_canon"], 0, 1),
+                                                                  cut(col["first_canon"], 0, 3),
+                                                                  cut(col["last"], 0, 1)),
         "surname soundex + birth year": _key(sx_last, cut(col["dob"], 0, 4)),
         "first-name soundex + date of birth": _key(sx_first, col["dob"]),
-        "first and surname soundex, either order": _key([None if a is None or b is None else min(a, b) for a, b in
-                                                          zip(sx_first, sx_last, strict=True)],
-                                                         [None if a is None or b is None else max(a, b) for a, b in
-                                                          zip(sx_first, sx_last, strict=True)]),
+        "first and surname soundex, either order (large blocks by area)": _narrow(
+            _key([None if a is None or b is None else min(a, b) for a, b in zip(sx_first, sx_last, strict=True)],
+                 [None if a is None or b is None else max(a, b) for a, b in zip(sx_first, sx_last, strict=True)]),
+            cut(col["postcode"], 0, 3), cut(col["postcode"], 0, 5)),
         "date of birth": _key(col["dob"]),
         "surname + city (large blocks by first-name initial)": _narrow(_key(col["last"], col["city"]),
-                                                                      cut(col["first_canon"], 0, 1)),
+                                                                      cut(col["first_canon"], 0, 1),
+                                                                      cut(col["first_canon"], 0, 3),
+                                                                      cut(col["postcode"], 0, 4)),
         "email local part": _key([None if v is None else v.split("@")[0] for v in col["email"]]),
         "phone last 7 digits": _key(cut(col["phone"], -7, None)),
         "address start + surname initial": _key(cut(col["address"], 0, 10), cut(col["last"], 0, 1)),
