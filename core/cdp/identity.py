@@ -141,7 +141,7 @@ class _Guard:
         self.n = n
         self.score = None  # (a, b) -> the pair's own evidence in bits (Bayes factor, log2), set once fitted
         self.first = n["first"].to_numpy(dtype=object)
-        self.canon = n["first_canon"]
+        self.canon = n["first_canon"].to_numpy(dtype=object)
         self.last = n["last"].to_numpy(dtype=object)
         self.dob = n["dob"].to_numpy(dtype=object)
         self.email = n["email"].to_numpy(dtype=object)
