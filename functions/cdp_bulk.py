@@ -15,6 +15,7 @@ On S3 the segments are downloaded to a temporary folder first (the Lambda's ``/t
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -60,6 +61,9 @@ def connect(spill_dir: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET temp_directory = '{tmp.as_posix()}'")
+        # DuckDB would take 80% of the machine by default while pandas holds the records beside it: cap it and
+        # let it spill (GROWTHLENS_DUCKDB_MEMORY, e.g. "2GB" in a small Lambda)
+        con.execute(f"SET memory_limit = '{os.environ.get('GROWTHLENS_DUCKDB_MEMORY', '4GB')}'")
         con.execute("SET preserve_insertion_order = false")
         yield con
     finally:
