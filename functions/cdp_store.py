@@ -391,14 +391,20 @@ def ingest_file(store: Store, ws: str, source: str, path: str | Path, topic: str
             accepted += stored["accepted"]
             dups += stored["duplicates"]
 
-    if workers > 1:
+    it = tasks()
+    first = next(it, None)
+    second = next(it, None) if first is not None else None
+    if workers > 1 and second is not None:  # more than one chunk: worth starting worker processes
+        import itertools
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers) as pool:  # spawn: no fork of a threaded server
-            for out in pool.imap(_parse_chunk, tasks()):
+            for out in pool.imap(_parse_chunk, itertools.chain([first, second], it)):
                 store_chunk(*out)
     else:
-        for task in tasks():
+        for task in (t for t in (first, second) if t is not None):
+            store_chunk(*_parse_chunk(task))
+        for task in it:
             store_chunk(*_parse_chunk(task))
     if received and not n_events and n_rejected:
         _update_log(store, ws, mod.SOURCE, received, 0, 0, rejected, "batch", n_rejected)

@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", help="folder with one sub-folder per source")
     p.add_argument("--workspace", default=None, help="workspace (default: $GROWTHLENS_WORKSPACE or 'default')")
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                   help="processes parsing large exports in parallel (default: the cores, at most 4)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     store = store_from_env()
     t0 = time.perf_counter()
     for source, topic, path in find_exports(Path(args.dir)):
-        out = cdp_store.ingest_file(store, ws, source, path, topic=topic)
+        out = cdp_store.ingest_file(store, ws, source, path, topic=topic, workers=max(1, args.workers))
         print(f"  {source:9s} {path.name:22s} received {out['received']:>8,}  accepted {out['accepted']:>8,}  "
               f"duplicates {out['duplicates']:>7,}  rejected {out['rejected_count']:>5,}", flush=True)
         for r in out["rejected"][:3]:
