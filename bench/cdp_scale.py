@@ -120,7 +120,7 @@ def phase_refresh(n: int, work: Path) -> dict[str, Any]:
     res["refresh_rss_mb"] = peak_rss_mb()  # this process only did the refresh so far
     res["store_bytes"] = du(store_dir)
     res["store_split"] = {d: du(store_dir / "workspaces" / WS / "cdp" / d) for d in ("events", "person_events")}
-    (work / "refresh-partial.json").write_text(json.dumps(res, default=float))  # kept if a later step fails
+    Path(tempfile.gettempdir(), f"gl-bench-cdp-scale-refresh-{n}.json").write_text(json.dumps(res, default=float))
     # ---- after the peak-RSS checkpoint -------------------------------------------------------------------
     demo = work / "gb"
     order = json.loads((demo / FILES["shopify"]["orders"]).open().readline())
