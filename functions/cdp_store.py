@@ -650,9 +650,9 @@ def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
     timings: dict[str, float] = {}
     state = _read_state(store, ws)
     profiles = _read(store, _k(ws, "profiles.parquet"))
-    records = _read(store, _k(ws, "records.parquet"))
     clusters = _read(store, _k(ws, "clusters.parquet"))
-    if state is None or profiles is None or records is None or clusters is None or "as_of" not in state:
+    if state is None or profiles is None or clusters is None or "as_of" not in state or not store.exists(
+            _k(ws, "records.parquet")) or not store.list(_k(ws, "identities") + "/"):
         return None
     as_of = pd.Timestamp(state["as_of"])
     if changed.empty:
@@ -676,11 +676,22 @@ def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
         ignore_index=True)
     new_rows, _ = build_records(rec_events)
     scid_keys = set(zip(new_rows["source"], new_rows["source_customer_id"].fillna(""), strict=True))
-    is_old = records["record_id"].isin(touched_recs) | pd.Series(
-        list(zip(records["source"], records["source_customer_id"].fillna(""), strict=True)),
-        index=records.index).isin(scid_keys) & records["source_customer_id"].notna()
-    old_rows = records[is_old]
+
+    def old_mask(rec: pd.DataFrame) -> pd.Series:
+        """The stored rows of the touched records: primaries by id, link records by their customer id."""
+        return rec["record_id"].isin(touched_recs) | pd.Series(
+            list(zip(rec["source"], rec["source_customer_id"].fillna(""), strict=True)),
+            index=rec.index).isin(scid_keys) & rec["source_customer_id"].notna()
+
+    # a known record's rows are in its person's identities partition: no need to read every record
+    known = _read_identity_parts(store, ws, old_persons)
+    old_rows = known[old_mask(known)].drop(columns="person_id")
     records_changed = not _records_equal(old_rows, new_rows)
+    records = None
+    if records_changed:
+        records = _read(store, _k(ws, "records.parquet"))
+        is_old = old_mask(records)
+        old_rows = records[is_old]
     timings["records"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -711,6 +722,7 @@ def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
                     changed], ignore_index=True)
     ev["person_id"] = ev["record_id"].map(new_map)
     ev = ev[ev["person_id"].notna()]
+    before = profiles
     profiles, recomputed = update_profiles(profiles, ev, touched, as_of=as_of)
     profiles = profiles[profiles["person_id"].isin(set(clusters["person_id"]))]
     timings["profiles"] = time.perf_counter() - t
@@ -720,14 +732,42 @@ def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
     for p in sorted(parts | set(_person_part(sorted(touched)))):
         store.write_table(_k(ws, "person_events", f"part-{p:03d}.parquet"), _person_events_table(ev[ev_parts == p]))
     store.write_table(_k(ws, "profiles.parquet"), profiles)
-    _update_search_index(store, ws, profiles, records, clusters, touched | old_persons)
-    _write_state(store, ws, len(profiles), len(records), int(state.get("events", 0)) + int(
+    if records_changed or _search_fields_changed(before, profiles, touched | old_persons):
+        if records is None:
+            records = _read(store, _k(ws, "records.parquet"))
+        _update_search_index(store, ws, profiles, records, clusters, touched | old_persons)
+    n_records = len(records) if records is not None else int(state.get("records", 0))
+    _write_state(store, ws, len(profiles), n_records, int(state.get("events", 0)) + int(
         (~changed["event_id"].isin(stored["event_id"])).sum()), as_of)
     timings["write"] = time.perf_counter() - t
     return {"persons": int(len(profiles)), "recomputed": len(recomputed), "recomputed_ids": sorted(recomputed)[:100],
             "resolved": records_changed, "resolution": "neighbourhood" if neighbourhood else "full" if
             records_changed else "none", "mode": "incremental",
             "timings": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _read_identity_parts(store: Store, ws: str, persons: set[str]) -> pd.DataFrame:
+    """The stored records (with ``person_id``) of the identities partitions holding ``persons``."""
+    parts = sorted(set(_part(pd.Series(sorted(persons), dtype=object), N_IDENTITY_PARTS))) if persons else []
+    frames = [f for f in (_read(store, _k(ws, "identities", f"part-{p:02d}.parquet")) for p in parts)
+              if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in (*RECORD_COLUMNS, "person_id")})
+    return _nulls_as_none(pd.concat(frames, ignore_index=True))
+
+
+_SEARCH_FIELDS = ["person_id", "first_name", "last_name", "email", "phone"]
+
+
+def _search_fields_changed(before: pd.DataFrame, after: pd.DataFrame, persons: set[str]) -> bool:
+    """Whether any searchable profile field of ``persons`` changed (else their search keys stay as they are)."""
+    a = before.loc[before["person_id"].isin(persons), _SEARCH_FIELDS]
+    b = after.loc[after["person_id"].isin(persons), _SEARCH_FIELDS]
+    return not _canon_frame(a).equals(_canon_frame(b))
+
+
+def _canon_frame(df: pd.DataFrame) -> pd.DataFrame:
+    return df.astype(object).where(df.notna(), "").astype(str).sort_values("person_id").reset_index(drop=True)
 
 
 def _read_person_parts(store: Store, ws: str, parts: Iterable[int]) -> pd.DataFrame:
