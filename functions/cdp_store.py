@@ -395,12 +395,19 @@ def ingest_file(store: Store, ws: str, source: str, path: str | Path, topic: str
     first = next(it, None)
     second = next(it, None) if first is not None else None
     if workers > 1 and second is not None:  # more than one chunk: worth starting worker processes
+        import collections
         import itertools
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers) as pool:  # spawn: no fork of a threaded server
-            for out in pool.imap(_parse_chunk, itertools.chain([first, second], it)):
-                store_chunk(*out)
+            # at most two chunks per worker in flight (Pool.imap would read the whole file ahead into memory)
+            pending: collections.deque = collections.deque()
+            for task in itertools.chain([first, second], it):
+                pending.append(pool.apply_async(_parse_chunk, (task,)))
+                if len(pending) >= 2 * workers:
+                    store_chunk(*pending.popleft().get())
+            while pending:
+                store_chunk(*pending.popleft().get())
     else:
         for task in (t for t in (first, second) if t is not None):
             store_chunk(*_parse_chunk(task))
