@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import secrets
 import tempfile
@@ -349,7 +350,14 @@ def ingest_batch(store: Store, ws: str, source: str, body: bytes | str | list[An
         "rejected_count": len(result.rejected), "last_sync": log["last_sync"],
     }
     if rebuild and stored["accepted"]:
-        out["refresh"] = refresh(store, ws, stored["changed_ids"], resolver=resolver, changed=stored["changed"])
+        if resolver is None and os.environ.get("GROWTHLENS_CDP_REFRESH", "inline").strip().lower() == "job":
+            # answer at once; the job worker refreshes the touched customers (deployments with a request timeout)
+            from functions.jobs import submit
+
+            job = submit(store, ws, "cdp_refresh", {"changed_ids": stored["changed_ids"]})
+            out["refresh"] = {"mode": "queued", "job": job["id"]}
+        else:
+            out["refresh"] = refresh(store, ws, stored["changed_ids"], resolver=resolver, changed=stored["changed"])
     return out
 
 
@@ -452,13 +460,23 @@ def refresh(store: Store, ws: str, changed_ids: Iterable[str] | None = None, res
     """
     if not full and (changed is not None or changed_ids is not None):
         if changed is None:
-            ids = set(changed_ids or [])
-            changed = pd.concat([p[p["event_id"].isin(ids)] for p in iter_event_partitions(store, ws)]
-                                or [empty_events()], ignore_index=True) if ids else empty_events()
+            changed = _events_by_id(store, ws, list(changed_ids or []))
         out = _refresh_incremental(store, ws, changed, resolver)
         if out is not None:
             return out
     return _refresh_full(store, ws, resolver, full)
+
+
+def _events_by_id(store: Store, ws: str, ids: list[str]) -> pd.DataFrame:
+    """The stored events with these ids, reading only the partitions their hashes point to."""
+    if not ids:
+        return empty_events()
+    parts = set((event_hash(ids) % np.uint64(N_PARTS)).astype(int).tolist())
+    want = set(ids)
+    segs = _segments(store, ws)
+    frames = [df[df["event_id"].isin(want)] for p in sorted(parts) if p in segs
+              for df in [read_partition(store, segs[p])]]
+    return pd.concat(frames, ignore_index=True) if frames else empty_events()
 
 
 def _person_part(person_ids: Iterable[str]) -> np.ndarray:

@@ -233,3 +233,29 @@ def test_neighbourhood_resolution_matches_full_resolution():
         return {frozenset(g) for _, g in c.groupby("person_id")["record_id"]}
 
     assert groups(inc) == groups(full)
+
+
+def test_webhook_refresh_can_be_queued_as_a_job(demo, tmp_path, monkeypatch):
+    """Where a request must be answered within seconds (API Gateway), the webhook stores the events and queues a
+    ``cdp_refresh`` job for the touched customers; the job gives the same profiles as the inline refresh."""
+    from functions import jobs
+
+    store = LocalStore(tmp_path / "queued")
+    _sync(demo, store)
+    cdp_store.refresh(store, WS, None)
+    orders = [json.loads(line) for line in (demo / FILES["shopify"]["orders"]).read_text().splitlines()]
+    order = {**orders[0], "id": 990_101, "name": "#990101", "total_price": "15.00"}
+    before = _cdp(store, "profiles").set_index("person_id")["lifetime_value"]
+    monkeypatch.setenv("GROWTHLENS_CDP_REFRESH", "job")
+    monkeypatch.delenv("GROWTHLENS_JOBS_QUEUE_URL", raising=False)
+    out = cdp_store.ingest_batch(store, WS, "shopify", json.dumps(order).encode(), None, topic="orders/create",
+                                 mode="webhook")
+    assert out["accepted"] == 1 and out["refresh"]["mode"] == "queued"
+    jobs.wait_local()
+    job = jobs.get_job(store, WS, out["refresh"]["job"])
+    assert job["status"] == "done", job
+    assert job["result"]["mode"] == "incremental" and job["result"]["recomputed"] == 1
+    after = _cdp(store, "profiles").set_index("person_id")["lifetime_value"]
+    [pid] = job["result"]["recomputed_ids"]
+    assert after[pid] == pytest.approx(before[pid] + 15.0)
+    assert after.drop(pid).equals(before.drop(pid))
