@@ -201,8 +201,9 @@ def _compact(store: Store, ws: str, p: int, keys: list[str]) -> list[str]:
             start = s
     run = keys[start:]
     merged = read_partition(store, run)
-    # named after the run's oldest segment, so it sorts where the run was ("-m" sorts before ".parquet")
-    new_key = re.sub(r"(/seg-\d+-[0-9a-f]+)(-m)?\.parquet$", r"\1-m.parquet", run[0])
+    # named after the run's oldest segment, so it sorts where the run was ("-m" sorts before ".parquet"), with a
+    # token of its own: two writers compacting at once each keep their rows (duplicates are dropped on read)
+    new_key = re.sub(r"(/seg-\d+-[0-9a-f]+)(-m[0-9a-f]*)?\.parquet$", rf"\1-m{secrets.token_hex(3)}.parquet", run[0])
     _write_segment(store, new_key, merged, event_hash(merged["event_id"]))
     for k in run:
         if k != new_key:
