@@ -104,7 +104,7 @@ _SEG_H: dict[tuple[int, str], np.ndarray] = {}
 
 def event_hash(ids: Iterable[str]) -> np.ndarray:
     """Stable 64-bit hash of each event id (blake2b; the same in every process and version)."""
-    ids = list(ids)
+    ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
     return np.fromiter((int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
                         for i in ids), dtype=np.uint64, count=len(ids))
 
@@ -225,7 +225,7 @@ def ingest_events(store: Store, ws: str, events: list[Event] | pd.DataFrame) -> 
         df.loc[dups, "_fp"] = _fingerprint(df[dups]).to_numpy()
         df = df.sort_values(["event_id", "version", "_fp"], kind="stable").drop_duplicates("event_id", keep="last")
     df = df.drop(columns="_fp").reset_index(drop=True)
-    h = event_hash(df["event_id"])
+    h = df.pop("h").to_numpy(np.uint64) if "h" in df else event_hash(df["event_id"])
     parts = (h % np.uint64(N_PARTS)).astype(int)
     segs = _segments(store, ws)
     taken: list[pd.DataFrame] = []
@@ -366,11 +366,13 @@ def _parse_chunk(args: tuple[str, str | None, int, list[Any]]) -> tuple[pd.DataF
     """Parse one chunk of export rows to the canonical events table (runs in a worker process for big files)."""
     source, topic, start, rows = args
     res = parse_rows(adapter(source).parse, rows, topic, start=start)
-    return events_to_frame(res.events), res.received, res.rejected
+    frame = events_to_frame(res.events)
+    frame["h"] = event_hash(frame["event_id"])  # here, in the worker, not in the process that stores
+    return frame, res.received, res.rejected
 
 
 def ingest_file(store: Store, ws: str, source: str, path: str | Path, topic: str | None = None,
-                chunk_rows: int = 50_000, workers: int = 1) -> dict[str, Any]:
+                chunk_rows: int = 100_000, workers: int = 1) -> dict[str, Any]:
     """Load an export *file* of ``source`` in chunks of ``chunk_rows`` records, so memory stays bounded whatever
     its size: each chunk is parsed and stored idempotently as it is read (a malformed record or NDJSON line is
     rejected with its number, the others load); the sync log is written once at the end. With ``workers`` > 1,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import importlib
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 
 from core.cdp.events import Event
 
-__all__ = ["SOURCES", "ExportResult", "adapter", "read_rows", "iter_row_chunks", "RawLine", "parse_rows", "header"]
+__all__ = ["SOURCES", "ExportResult", "adapter", "read_rows", "iter_row_chunks", "RawLines", "parse_rows", "header"]
 
 SOURCES: tuple[str, ...] = ("shopify", "klaviyo", "ga4", "gorgias", "recharge")
 
@@ -61,9 +62,10 @@ def parse_rows(parse: Callable[[dict, str | None], list[Event]], rows: Iterable[
     """Parse each record with ``parse``; a bad record is rejected with its reason, the others still load.
     ``start``: the index of the first row in the whole export (rows read in chunks keep their numbers)."""
     out = ExportResult()
+    raw = isinstance(rows, RawLines)
     for i, row in enumerate(rows, start):
         out.received += 1
-        if isinstance(row, RawLine):  # an NDJSON line read but not yet decoded (decoded here, in the worker)
+        if raw:  # an NDJSON line read but not yet decoded (decoded here, i.e. in a worker for big files)
             try:
                 row = json.loads(row)
             except json.JSONDecodeError as e:
@@ -127,9 +129,8 @@ def _read_csv(text: str) -> list[dict[str, Any]]:
     return [_nest(r) for r in reader]
 
 
-class RawLine(str):
-    """One NDJSON line, not yet decoded: :func:`parse_rows` decodes it, so that decoding runs where parsing does
-    (in worker processes for big files) and a malformed line is one rejected record, not a failed file."""
+class RawLines(list):
+    """A chunk of NDJSON lines (blank lines removed), not yet decoded: :func:`parse_rows` decodes each one."""
 
     __slots__ = ()
 
@@ -138,7 +139,7 @@ def iter_row_chunks(path: str | Path, content_type: str | None = None, chunk_row
                     raw_lines: bool = False) -> Iterator[list[Any]]:
     """Records of an export *file* in lists of at most ``chunk_rows``, so that an export of any size loads in
     bounded memory: NDJSON and CSV are read line by line; a JSON array or wrapped JSON (one document) is read
-    whole. Same formats as :func:`read_rows`. ``raw_lines``: NDJSON lines come as :class:`RawLine` (decoded by
+    whole. Same formats as :func:`read_rows`. ``raw_lines``: NDJSON chunks come as :class:`RawLines` (decoded by
     :func:`parse_rows`, where a bad line is a rejected record); otherwise a bad line raises ``ValueError`` naming
     the file line."""
     path = Path(path)
@@ -175,13 +176,18 @@ def iter_row_chunks(path: str | Path, content_type: str | None = None, chunk_row
                 yield from _chunks(rows, chunk_rows)
                 return
         f.seek(0)
+        if raw_lines:  # read in C-sized steps; decoding (the costly part) is left to parse_rows
+            while True:
+                block = list(itertools.islice(f, chunk_rows))
+                if not block:
+                    return
+                lines = RawLines(line for line in block if line.strip())
+                if lines:
+                    yield lines
 
         def lines() -> Iterator[Any]:
             for n, line in enumerate(f, start=1):
                 if not line.strip():
-                    continue
-                if raw_lines:
-                    yield RawLine(line)
                     continue
                 try:
                     yield json.loads(line)
