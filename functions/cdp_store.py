@@ -91,9 +91,9 @@ def _read(store: Store, key: str) -> pd.DataFrame | None:
 # a write appends one segment with the events that are new or newer revisions, so writing costs what is written,
 # not what is stored. Each segment carries ``h``, a 64-bit hash of the event id; the sorted hashes of each segment
 # are cached per process, so telling new events from stored ones does not read the stored events. Reading a
-# partition keeps, per event id, the greatest version. When a partition passes MAX_SEGMENTS, its newest segments
-# are merged (size-tiered, as log-structured stores do), so a partition is rewritten O(log n) times, not per write.
-MAX_SEGMENTS = 8
+# partition keeps, per event id, the greatest version. After each write the newest segments are merged the way a
+# binary counter carries (see _compact), so an event is rewritten O(log n) times, not once per write.
+MAX_SEGMENTS = 32
 
 
 def _fingerprint(df: pd.DataFrame) -> pd.Series:
@@ -190,15 +190,20 @@ def read_partition(store: Store, keys: list[str], columns: list[str] | None = No
 
 
 def _compact(store: Store, ws: str, p: int, keys: list[str]) -> list[str]:
-    """Size-tiered merge: the longest run of newest segments whose rows together do not exceed the segment
-    before them is merged into one (everything, when no such run exists)."""
-    if len(keys) <= MAX_SEGMENTS:
+    """Log-structured merging: the newest segment absorbs the ones before it while they are no larger in order
+    of magnitude (log2 of rows), like carries in a binary counter, all in one rewrite. Each event is thus rewritten
+    O(log n) times and a partition holds O(log n) segments (MAX_SEGMENTS at most: beyond that, everything)."""
+    if len(keys) < 2:
         return keys
-    sizes = [len(_seg_hashes(store, k)) for k in keys]
-    start = 0
-    for s in range(len(keys) - 2, 0, -1):
-        if sum(sizes[s:]) <= sizes[s - 1]:
-            start = s
+    sizes = [max(len(_seg_hashes(store, k)), 1) for k in keys]
+    acc, start = sizes[-1], len(keys) - 1
+    while start >= 1 and int(np.log2(acc)) >= int(np.log2(sizes[start - 1])):
+        acc += sizes[start - 1]
+        start -= 1
+    if len(keys) > MAX_SEGMENTS:
+        start = 0
+    if start == len(keys) - 1:
+        return keys
     run = keys[start:]
     merged = read_partition(store, run)
     # named after the run's oldest segment, so it sorts where the run was ("-m" sorts before ".parquet"), with a
@@ -206,9 +211,8 @@ def _compact(store: Store, ws: str, p: int, keys: list[str]) -> list[str]:
     new_key = re.sub(r"(/seg-\d+-[0-9a-f]+)(-m[0-9a-f]*)?\.parquet$", rf"\1-m{secrets.token_hex(3)}.parquet", run[0])
     _write_segment(store, new_key, merged, event_hash(merged["event_id"]))
     for k in run:
-        if k != new_key:
-            store.delete(k)
-            _SEG_H.pop((id(store), k), None)
+        store.delete(k)
+        _SEG_H.pop((id(store), k), None)
     return [*keys[:start], new_key]
 
 
