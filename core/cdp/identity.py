@@ -47,6 +47,7 @@ from core.cdp.matching import (
 )
 
 DEFAULT_THRESHOLD = 0.9
+_SCORE_BLOCK = 2_000_000  # candidate pairs scored at a time
 FIELDS = ["first_name", "last_name", "email", "phone", "address", "city", "postcode", "date_of_birth"]
 ID_FIELDS = ["source", "source_customer_id", "anonymous_id"]
 MERGE_COLUMNS = ["record_a", "record_b", "method", "identifiers", "score", "explanation"]
@@ -421,20 +422,34 @@ def resolve(records: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD, previou
         roots = np.fromiter((find(x) for x in range(size)), np.int64, size)
         open_pairs = roots[ci] != roots[cj]
         ci, cj = ci[open_pairs], cj[open_pairs]
-    lv = comparison_levels(cols, ci, cj)
-    pw = pair_weights(lv, model["weights"])
-    evidence = pw.sum(axis=1)
+    # score in blocks so that memory holds per pair only its code and evidence (levels and weights, 72 bytes a
+    # pair, only for one block and for the pairs above the threshold)
+    evidence = np.empty(len(ci))
+    kept_idx, kept_lv, kept_pw = [], [], []
+    for lo in range(0, len(ci), _SCORE_BLOCK):
+        hi = min(lo + _SCORE_BLOCK, len(ci))
+        lv_b = comparison_levels(cols, ci[lo:hi], cj[lo:hi])
+        pw_b = pair_weights(lv_b, model["weights"])
+        evidence[lo:hi] = pw_b.sum(axis=1)
+        above = np.flatnonzero(evidence[lo:hi] + prior_bits >= math.log2(threshold / (1 - threshold)) - 1e-9)
+        kept_idx.append(above + lo)
+        kept_lv.append(lv_b[above])
+        kept_pw.append(pw_b[above])
     scored["codes"], scored["evidence"] = ci * size + cj, evidence  # still sorted
     prob = 1.0 / (1.0 + np.exp2(-np.clip(evidence + prior_bits, -60, 60)))
-    keep = np.flatnonzero(prob >= threshold)
-    keep = keep[np.lexsort((cj[keep], ci[keep], -prob[keep]))]
+    cand = np.concatenate(kept_idx) if kept_idx else np.empty(0, np.int64)
+    lv = np.concatenate(kept_lv) if kept_lv else np.empty((0, len(COMPARISONS)), np.int8)
+    pw = np.concatenate(kept_pw) if kept_pw else np.empty((0, len(COMPARISONS)))
+    sel = np.flatnonzero(prob[cand] >= threshold)
+    order = sel[np.lexsort((cj[cand[sel]], ci[cand[sel]], -prob[cand[sel]]))]
     arrays = cols
-    for e in keep:
+    for q in order:
+        e = int(cand[q])
         a, b = int(ci[e]), int(cj[e])
         r = try_union(a, b)
         if r == "same":
             continue
-        ids, text = _explain_probabilistic(arrays, lv[e], pw[e], a, b, float(prob[e]), prior_bits, threshold)
+        ids, text = _explain_probabilistic(arrays, lv[q], pw[q], a, b, float(prob[e]), prior_bits, threshold)
         if r is None:
             merges.append((rids[a], rids[b], "probabilistic", ids, float(prob[e]), text))
         else:
