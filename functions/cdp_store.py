@@ -756,7 +756,8 @@ def _refresh_incremental(store: Store, ws: str, changed: pd.DataFrame,
     ev = ev[ev["person_id"].notna()]
     before = profiles
     profiles, recomputed = update_profiles(profiles, ev, touched, as_of=as_of)
-    profiles = profiles[profiles["person_id"].isin(set(clusters["person_id"]))]
+    if records_changed:  # persons merged away
+        profiles = profiles[profiles["person_id"].isin(set(clusters["person_id"]))]
     timings["profiles"] = time.perf_counter() - t
 
     t = time.perf_counter()

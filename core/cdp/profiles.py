@@ -167,8 +167,15 @@ def update_profiles(profiles: pd.DataFrame, events: pd.DataFrame, persons: Itera
     if not touched:
         return profiles, set()
     sub = events[events["person_id"].isin(touched)]
-    fresh = compute_profiles(sub, as_of=as_of)
-    keep = _text_as_object(profiles[~profiles["person_id"].isin(touched)])
+    fresh = _text_as_object(compute_profiles(sub, as_of=as_of))
+    keep = profiles[~profiles["person_id"].isin(touched)]
+    if len(keep) and len(fresh):  # the few fresh rows take the stored table's dtypes, not the million the reverse
+        for c in fresh.columns:
+            if c in keep and keep[c].dtype != fresh[c].dtype:
+                try:
+                    fresh[c] = fresh[c].astype(keep[c].dtype)
+                except (TypeError, ValueError):
+                    keep = keep.assign(**{c: keep[c].astype(object)})
     frames = [f for f in (keep, fresh) if len(f)]
     new = pd.concat(frames, ignore_index=True) if frames else _empty()
     return new.sort_values("person_id", kind="stable").reset_index(drop=True), set(fresh["person_id"])
