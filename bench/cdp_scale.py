@@ -189,7 +189,8 @@ def run_child(phase: str, n: int, work: Path) -> dict[str, Any]:
 def bench_size(n: int, exports: Path | None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"gl-bench-cdp-scale-{n}-"))
     try:
-        res: dict[str, Any] = {"customers": n}
+        res: dict[str, Any] = {"customers": n, "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()}
         if exports is not None:  # generated earlier by write_glowbeauty with SEED and END (its timing beside it)
             (work / "gb").symlink_to(exports.resolve())
             res.update(json.loads(Path(str(exports) + ".gen.json").read_text()))
@@ -213,7 +214,7 @@ REFRESH_STEPS = {"records": "refresh: person records (DuckDB over the event segm
                  "write": "refresh: write person events, profiles, search index"}
 
 
-def markdown(results: list[dict[str, Any]], cmd: str) -> str:
+def markdown(results: list[dict[str, Any]], cmd: str, notes: str = "") -> str:
     sizes = [f"{r['customers']:,} customers" for r in results]
     head = "| | " + " | ".join(sizes) + " |\n|---|" + "---|" * len(results)
     rows: list[str] = []
@@ -221,6 +222,7 @@ def markdown(results: list[dict[str, Any]], cmd: str) -> str:
     def row(label: str, vals: list[str]) -> None:
         rows.append(f"| {label} | " + " | ".join(vals) + " |")
 
+    row("measured at commit", [f"`{r.get('commit', '?')}`" for r in results])
     row("events", [f"{r['events']:,}" for r in results])
     row("person records → persons", [f"{r['records']:,} → {r['persons']:,}" for r in results])
     row("generate exports (NDJSON, written as generated)", [_dur(r["generate_s"]) for r in results])
@@ -266,11 +268,12 @@ At {big['customers']:,} customers ({big['events']:,} events) ingestion and refre
 ({(total) / big['events'] * 1e6:.0f} µs per event) with at most {peak:.1f} GB resident, within this machine's
 {ram_gb:.0f} GB; the longest refresh step was {REFRESH_STEPS[dom].split(': ')[1]} ({_dur(rt.get(dom, 0))}), the
 slowest export `{slow_file[0]}` ({_dur(slow_file[1]['s'])}). A webhook order of a known customer refreshed in
-{hk['s']:.2f} s (its records unchanged: no re-resolution; only its person's partition, profile and search keys
-rewritten); an order of a new customer in {hn['s']:.1f} s, of which identity resolution of all
-{big['records']:,} records {hn['timings'].get('resolve', 0):.1f} s.
+{hk['s']:.2f} s (its records unchanged: no re-resolution; only its person's partition and the profiles table
+rewritten); an order of a new customer in {hn['s']:.1f} s, of which {hn['timings'].get('resolve', 0):.1f} s identity
+resolution: the new record's neighbourhood is small, but the base's {big['records']:,} records and their normalised
+form are read and rewritten whole.
 
-Reproduce: `{cmd}`
+{notes.strip() + chr(10) + chr(10) if notes.strip() else ""}Reproduce: `{cmd}`
 """
 
 
@@ -292,8 +295,9 @@ def main() -> None:
         print(json.dumps(PHASES[args.phase](int(args.customers), Path(args.work)), default=float))
         return
     saved = Path(tempfile.gettempdir()) / "gl-bench-cdp-scale-results.json"
-    if args.render:
-        write_report(json.loads(Path(args.render).read_text())["results"])
+    if args.render:  # e.g. sizes measured in separate runs, merged into one file (with optional "notes")
+        doc = json.loads(Path(args.render).read_text())
+        write_report(sorted(doc["results"], key=lambda r: r["customers"]), doc.get("notes", ""))
         return
     given = {int(k): Path(v) for k, v in (e.split("=", 1) for e in args.exports)}
     results: list[dict[str, Any]] = []
@@ -305,12 +309,12 @@ def main() -> None:
     write_report(results)
 
 
-def write_report(results: list[dict[str, Any]]) -> None:
+def write_report(results: list[dict[str, Any]], notes: str = "") -> None:
     """Write bench/results/cdp_scale.md."""
     sizes = ",".join(str(r["customers"]) for r in results)
     cmd = f"nice .venv/bin/python bench/cdp_scale.py --customers {sizes}"
     out = ROOT / "bench" / "results" / "cdp_scale.md"
-    out.write_text(markdown(results, cmd))
+    out.write_text(markdown(results, cmd, notes))
     print(f"wrote {out}")
 
 
