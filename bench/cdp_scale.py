@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from cdp import latency  # noqa: E402  (bench/cdp.py: the same latency measurement)
+from cdp import latency, webhook_orders  # noqa: E402  (bench/cdp.py: the same measurements)
 
 from core.demo.glowbeauty import FILES, write_glowbeauty  # noqa: E402
 from functions import cdp_store  # noqa: E402
@@ -125,12 +125,7 @@ def phase_refresh(n: int, work: Path) -> dict[str, Any]:
     demo = work / "gb"
     order = json.loads((demo / FILES["shopify"]["orders"]).open().readline())
     hooks = {}
-    new_customer = json.loads(json.dumps(order))
-    new_customer["customer"] = {**order["customer"], "id": 9_999_999_998, "email": "bench.new@example.com",
-                                "first_name": "Bench", "last_name": "Newcomer", "phone": None}
-    new_customer["email"] = "bench.new@example.com"
-    for name, o, oid in (("known customer", order, 9_999_999_999), ("new customer", new_customer, 9_999_999_997)):
-        o = {**o, "id": oid, "name": f"#B{oid % 1000}", "total_price": "10.00"}
+    for name, o in zip(("known customer", "new customer"), webhook_orders(order), strict=True):
         t = time.perf_counter()
         try:
             hook = cdp_store.ingest_batch(store, WS, "shopify", json.dumps(o).encode(), None,
