@@ -21,6 +21,7 @@ the persons touched.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -173,8 +174,10 @@ def _in_sorted(values: np.ndarray, sorted_arr: np.ndarray) -> np.ndarray:
     return sorted_arr[pos] == values
 
 
-def read_partition(store: Store, keys: list[str], columns: list[str] | None = None) -> pd.DataFrame:
-    """One event partition from its segments: per event id, the greatest version (ties: the earliest write)."""
+def read_partition(store: Store, keys: list[str], columns: list[str] | None = None,
+                   with_hash: bool = False) -> pd.DataFrame:
+    """One event partition from its segments: per event id, the greatest version (ties: the earliest write).
+    ``with_hash`` keeps the stored id hashes (column ``h``) for rewriting segments without hashing again."""
     cols = None if columns is None else list(dict.fromkeys(["event_id", "version", *columns]))
     frames = [f for f in (store.read_table(k, columns=cols) for k in keys) if len(f)]
     if not frames:
@@ -185,7 +188,8 @@ def read_partition(store: Store, keys: list[str], columns: list[str] | None = No
         df = df.iloc[np.lexsort((-np.arange(len(df)), df["version"].astype(str).to_numpy(),
                                  df["event_id"].astype(str).to_numpy()))]
         df = df.drop_duplicates("event_id", keep="last").reset_index(drop=True)
-    df = df.drop(columns=[c for c in ("h",) if c in df])
+    if not with_hash:
+        df = df.drop(columns=[c for c in ("h",) if c in df])
     return df if columns is None else df[[c for c in cols if c in df]]
 
 
@@ -205,11 +209,14 @@ def _compact(store: Store, ws: str, p: int, keys: list[str]) -> list[str]:
     if start == len(keys) - 1:
         return keys
     run = keys[start:]
-    merged = read_partition(store, run)
+    merged = read_partition(store, run, with_hash=True)
+    stored_h = merged.pop("h") if "h" in merged else None
+    h = stored_h.to_numpy(np.uint64) if stored_h is not None and stored_h.notna().all() else event_hash(
+        merged["event_id"])
     # named after the run's oldest segment, so it sorts where the run was ("-m" sorts before ".parquet"), with a
     # token of its own: two writers compacting at once each keep their rows (duplicates are dropped on read)
     new_key = re.sub(r"(/seg-\d+-[0-9a-f]+)(-m[0-9a-f]*)?\.parquet$", rf"\1-m{secrets.token_hex(3)}.parquet", run[0])
-    _write_segment(store, new_key, merged, event_hash(merged["event_id"]))
+    _write_segment(store, new_key, merged, h)
     for k in run:
         store.delete(k)
         _SEG_H.pop((id(store), k), None)
@@ -411,7 +418,6 @@ def ingest_file(store: Store, ws: str, source: str, path: str | Path, topic: str
     second = next(it, None) if first is not None else None
     if workers > 1 and second is not None:  # more than one chunk: worth starting worker processes
         import collections
-        import itertools
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers) as pool:  # spawn: no fork of a threaded server
@@ -424,9 +430,7 @@ def ingest_file(store: Store, ws: str, source: str, path: str | Path, topic: str
             while pending:
                 store_chunk(*pending.popleft().get())
     else:
-        for task in (t for t in (first, second) if t is not None):
-            store_chunk(*_parse_chunk(task))
-        for task in it:
+        for task in itertools.chain((t for t in (first, second) if t is not None), it):
             store_chunk(*_parse_chunk(task))
     if received and not n_events and n_rejected:
         _update_log(store, ws, mod.SOURCE, received, 0, 0, rejected, "batch", n_rejected)

@@ -138,6 +138,9 @@ def test_compaction_keeps_the_newest_revision(tmp_path, monkeypatch):
         assert len(cdp_store._segments(store, WS)[0]) <= 4  # O(log n) segments
     ev = cdp_store.load_events(store, WS)
     assert ev["event_id"].is_unique and len(ev) == 6 + 16
+    for key in cdp_store._segments(store, WS)[0]:  # merged segments keep correct id hashes
+        seg = store.read_table(key)
+        assert np.array_equal(seg["h"].to_numpy(np.uint64), cdp_store.event_hash(seg["event_id"]))
     assert ev.set_index("event_id").loc["e0", "version"] == "9"
 
 
