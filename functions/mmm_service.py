@@ -3,16 +3,23 @@
 A fit is a job (``functions.jobs`` kind ``mmm_fit``): ``POST /api/models`` and a successful import start one; the
 artifact lands at ``result_key(ws, version, "mmm", "model.json")`` so warm and cold Lambdas alike read it instead of
 refitting. The fit itself is :func:`core.mmm.fit.fit_mmm` on the dataset pivoted to one row per date.
+
+Routes get the fitted model through the dependency :func:`get_model` (or :func:`get_model_if_fitted` where the model
+is optional): the artifact and its fixed-cost channels, loaded once per process and data version.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from fastapi import Depends, HTTPException
 
 from functions.datasets import Dataset, NoDataset, current_version, load_dataset, result_key
+from functions.deps import get_store, get_workspace
 from functions.jobs import JobNotFound, Progress, get_job, submit
 from functions.storage import KeyNotFound, Store
 
@@ -48,14 +55,100 @@ def require_model(store: Store, workspace: str) -> dict[str, Any]:
     """The current artifact or :class:`NoModel` with a message that says what to do."""
     model = load_model(store, workspace)
     if model is None:
-        status = model_status(store, workspace)
-        job = status.get("job")
-        if job and job.get("status") in ("queued", "running"):
-            raise NoModel(f"the model is being fitted (job {job['id']}, {job.get('message', '')}); try again shortly")
-        if job and job.get("status") == "failed":
-            raise NoModel(f"the last model fit failed: {job.get('error')}")
-        raise NoModel("no model fitted for the current data yet: POST /api/models to fit one")
+        raise NoModel(_no_model_reason(store, workspace))
     return model
+
+
+def _no_model_reason(store: Store, workspace: str) -> str:
+    """Why there is no model for the current data: a fit in flight, a failed fit, or none started."""
+    job = model_status(store, workspace).get("job")
+    if job and job.get("status") in ("queued", "running"):
+        return f"the model is being fitted (job {job['id']}, {job.get('message', '')}); try again shortly"
+    if job and job.get("status") == "failed":
+        return f"the last model fit failed: {job.get('error')}"
+    return "no model fitted for the current data yet: POST /api/models to fit one"
+
+
+def save_model(store: Store, workspace: str, version: str, artifact: dict[str, Any]) -> None:
+    """Store the artifact of a data version and drop this process's cached copy (a refit replaces it)."""
+    store.write_json(model_key(workspace, version), artifact)
+    with _LOCK:
+        _MODELS.pop((id(store), workspace, version), None)
+
+
+# --------------------------------------------------------------------------------------------- the fitted model
+@dataclass(frozen=True)
+class LoadedModel:
+    """The fitted model of the current data version, as routes use it."""
+
+    artifact: dict[str, Any]  # shared by every request of this process: read it, never change it
+    fixed: frozenset[str]  # fixed-cost channels: flagged in the artifact or paid as flat monthly fees in the data
+    version: str  # the data version the model was fitted on
+
+
+_MODELS: dict[tuple[int, str, str], tuple[Store, LoadedModel]] = {}
+_LOCK = threading.Lock()
+
+
+def cached_model(store: Store, workspace: str) -> LoadedModel | None:
+    """The current data version's model, or None when it has not been fitted; :class:`NoDataset` without data.
+
+    Cached per process by store, workspace and data version, so a request costs no store reads beyond the version
+    pointer once the model is loaded. A missing model is not cached: a fit that lands is seen at once. The entry
+    keeps its store, so the store's ``id`` cannot be reused by another store while the entry exists.
+    """
+    version = current_version(store, workspace)["version"]
+    key = (id(store), workspace, version)
+    with _LOCK:
+        hit = _MODELS.get(key)
+    if hit is not None and hit[0] is store:
+        return hit[1]
+    try:
+        artifact = store.read_json(model_key(workspace, version))
+    except KeyNotFound:
+        return None
+    from core.mmm.plan import detect_fixed_costs, is_fixed_cost
+
+    fixed = {n for n, ch in artifact["channels"].items() if is_fixed_cost(n, ch)}
+    try:
+        ds = load_dataset(store, workspace)
+        if ds.version == version:
+            fixed |= detect_fixed_costs(ds.table("marketing")) & set(artifact["channels"])
+    except NoDataset:
+        pass
+    loaded = LoadedModel(artifact=artifact, fixed=frozenset(fixed), version=version)
+    with _LOCK:
+        if len(_MODELS) > 16:
+            _MODELS.clear()
+        _MODELS[key] = (store, loaded)
+    return loaded
+
+
+def loaded_model(store: Store, workspace: str) -> LoadedModel:
+    """The current data version's model, or :class:`NoDataset` / :class:`NoModel` saying what to do."""
+    loaded = cached_model(store, workspace)
+    if loaded is None:
+        raise NoModel(_no_model_reason(store, workspace))
+    return loaded
+
+
+def get_model(store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> LoadedModel:
+    """FastAPI dependency: the fitted model of the current data, or 404 saying why there is none (no data yet, a
+    fit in flight or failed, no fit started)."""
+    try:
+        return loaded_model(store, workspace)
+    except (NoDataset, NoModel) as e:
+        raise HTTPException(status_code=404, detail=str(e)) from e
+
+
+def get_model_if_fitted(
+    store: Store = Depends(get_store), workspace: str = Depends(get_workspace)
+) -> LoadedModel | None:
+    """FastAPI dependency for routes that also answer without a model: the fitted model, or None."""
+    try:
+        return cached_model(store, workspace)
+    except NoDataset:
+        return None
 
 
 def model_status(store: Store, workspace: str) -> dict[str, Any]:
@@ -139,7 +232,7 @@ def fit_current(store: Store, workspace: str, progress: Progress | None = None, 
     """Fit the current dataset and store the artifact under its version (idempotent: same data, same result)."""
     ds = load_dataset(store, workspace)
     artifact = fit_dataset(ds, progress=progress, **options)
-    store.write_json(model_key(workspace, ds.version), artifact)
+    save_model(store, workspace, ds.version, artifact)
     return artifact
 
 
@@ -151,7 +244,7 @@ def fit_job(store: Store, workspace: str, params: dict[str, Any], progress: Prog
     options = {k: params[k] for k in ("seed", "n_boot", "target_roas") if k in params}
     progress(0.01, "preparing data")
     artifact = fit_dataset(ds, progress=progress, **options)
-    store.write_json(model_key(workspace, ds.version), artifact)
+    save_model(store, workspace, ds.version, artifact)
     return {
         "version": ds.version,
         "channels": sorted(artifact["channels"]),

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from core import metrics
-from functions.datasets import Dataset, result_key
-from functions.deps import get_dataset, get_store, get_workspace
-from functions.routers.metrics import END_DOC, GRAN_DOC, START_DOC, cached
-from functions.storage import KeyNotFound, Store
+from functions.datasets import Dataset
+from functions.deps import get_dataset, get_workspace
+from functions.mmm_service import LoadedModel, get_model_if_fitted
+from functions.route_common import END_DOC, GRAN_DOC, START_DOC, cached
 
 router = APIRouter(tags=["channels"])
 
@@ -143,12 +143,11 @@ def channels(
     return cached(("channels", workspace, ds.version, start_date, end_date), compute)
 
 
-def model_view(store: Store, workspace: str, version: str, channel: str) -> dict[str, Any] | None:
+def model_view(model: LoadedModel | None, version: str, channel: str) -> dict[str, Any] | None:
     """The channel's entry of the model fitted on this data version, or ``None`` when no model exists yet."""
-    try:
-        artifact = store.read_json(result_key(workspace, version, "mmm", "model.json"))
-    except KeyNotFound:
+    if model is None or model.version != version:
         return None
+    artifact = model.artifact
     entry = (artifact.get("channels") or {}).get(channel)
     if not entry:
         return None
@@ -166,8 +165,8 @@ def performance(
     end_date: str | None = Query(None, description=END_DOC),
     granularity: str | None = Query(None, description=GRAN_DOC),
     ds: Dataset = Depends(get_dataset),
-    store: Store = Depends(get_store),
     workspace: str = Depends(get_workspace),
+    model: LoadedModel | None = Depends(get_model_if_fitted),
 ) -> Any:
     """A channel over time (spend, platform revenue, clicks, conversions, CPC, CPA, conversion rate, platform
     ROAS), its best weekdays (in the range) and months (over all the data); plus ``model`` (incremental ROAS,
@@ -187,5 +186,5 @@ def performance(
                 "months_range": [lo.date().isoformat(), hi.date().isoformat()]}
 
     out = dict(cached(("performance", workspace, ds.version, channel, start_date, end_date, granularity), compute))
-    out["model"] = model_view(store, workspace, ds.version, channel)  # read each time: a fit may land any moment
+    out["model"] = model_view(model, ds.version, channel)  # not memoised with the rest: a fit may land any moment
     return out

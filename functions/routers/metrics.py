@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,12 +10,9 @@ from pydantic import BaseModel, Field
 from core import metrics
 from functions.datasets import Dataset
 from functions.deps import get_dataset, get_workspace
+from functions.route_common import END_DOC, GRAN_DOC, START_DOC, cached
 
 router = APIRouter(tags=["metrics"])
-
-START_DOC = "First day (YYYY-MM-DD, inclusive); default: 90 days before the end date"
-END_DOC = "Last day (YYYY-MM-DD, inclusive); default: the last day of data"
-GRAN_DOC = "day | week | month; default: day up to 120 days, week up to two years, else month"
 
 
 class Period(BaseModel):
@@ -75,27 +69,6 @@ class Overview(BaseModel):
     channels: list[ChannelShare]
     series: Series
     insights: list[Insight]
-
-
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_LOCK = threading.Lock()
-
-
-def cached(key: tuple, compute: Callable[[], Any], size: int = 64) -> Any:
-    """Memoise a computed response per (workspace, data version, parameters): warm requests skip the pandas work.
-
-    The data version is part of the key, so a new import never serves stale numbers.
-    """
-    with _LOCK:
-        if key in _CACHE:
-            _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = compute()
-    with _LOCK:
-        _CACHE[key] = value
-        while len(_CACHE) > size:
-            _CACHE.popitem(last=False)
-    return value
 
 
 def kpis_of(ds: Dataset) -> Any:

@@ -1,6 +1,7 @@
 """Marketing mix model: start a fit, read the fitted artifact, response curves, decomposition and insights.
 
-The model is fitted once per data version (a job) and read from the store by every request; nothing here refits.
+The model is fitted once per data version (a job); routes read it through ``Depends(get_model)`` (loaded once per
+process and data version, 404 saying why when there is none); nothing here refits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from functions.deps import get_store, get_workspace
-from functions.mmm_service import NoModel, model_status, require_model, start_fit
+from functions.mmm_service import LoadedModel, get_model, model_status, start_fit
 from functions.storage import Store
 
 router = APIRouter(tags=["models"])
@@ -24,13 +25,6 @@ class FitRequest(BaseModel):
     seed: int = Field(0, description="random seed of the bootstrap (same seed, same result)")
     n_boot: int | None = Field(None, ge=20, le=1000, description="bootstrap refits for the 90% intervals")
     target_roas: float = Field(1.0, gt=0, description="marginal ROAS at which spend is called optimal")
-
-
-def _model(store: Store, workspace: str) -> dict[str, Any]:
-    try:
-        return require_model(store, workspace)
-    except NoModel as e:
-        raise HTTPException(status_code=404, detail=str(e)) from e
 
 
 @router.post("/api/models", status_code=202)
@@ -50,9 +44,9 @@ def status(store: Store = Depends(get_store), workspace: str = Depends(get_works
 
 
 @router.get("/api/models/latest")
-def latest(store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+def latest(model: LoadedModel = Depends(get_model)) -> dict[str, Any]:
     """The fitted model artifact of the current data version (channels, fit diagnostics, decomposition)."""
-    return _model(store, workspace)
+    return model.artifact
 
 
 def _channel(model: dict[str, Any], channel: str) -> dict[str, Any]:
@@ -65,9 +59,9 @@ def _channel(model: dict[str, Any], channel: str) -> dict[str, Any]:
 
 
 @router.get("/api/channels/{channel}/curve")
-def curve(channel: str, store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+def curve(channel: str, loaded: LoadedModel = Depends(get_model)) -> dict[str, Any]:
     """A channel's response curve (daily spend → daily incremental revenue, 90% band) with current and optimal spend."""
-    model = _model(store, workspace)
+    model = loaded.artifact
     ch = _channel(model, channel)
     keys = ("curve", "current_daily_spend", "optimal_daily_spend", "optimal_daily_spend_interval", "marginal_roas",
             "marginal_roas_interval", "opportunity_per_day", "roas", "adstock", "saturation", "platform_roas",
@@ -83,11 +77,10 @@ def contributions(
     granularity: Literal["day", "week", "month"] = Query("week"),
     start_date: str | None = None,
     end_date: str | None = None,
-    store: Store = Depends(get_store),
-    workspace: str = Depends(get_workspace),
+    model: LoadedModel = Depends(get_model),
 ) -> dict[str, Any]:
     """Revenue decomposed into baseline and each channel's incremental contribution, per day/week/month."""
-    dec = _model(store, workspace)["decomposition"]
+    dec = model.artifact["decomposition"]
     frame = pd.DataFrame({"actual": dec["actual"], "fitted": dec["fitted"], "baseline": dec["baseline"],
                           **dec["channels"]}, index=pd.to_datetime(dec["dates"]))
     try:
@@ -118,17 +111,14 @@ def contributions(
 
 
 @router.get("/api/insights")
-def insights(store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+def insights(model: LoadedModel = Depends(get_model)) -> dict[str, Any]:
     """Plain-language findings computed from the fitted model, most money at stake first; the headline is the
     same-budget reallocation that ``POST /api/optimize`` recommends by default."""
     from core.mmm.insights import model_insights
     from core.mmm.plan import make_plan
-    from functions.routers.optimize import model_and_fixed
 
-    _model(store, workspace)  # 404 with the reason when there is no model
-    model, fixed = model_and_fixed(store, workspace)
     try:
-        plan = make_plan(model, fixed=fixed)
+        plan = make_plan(model.artifact, fixed=model.fixed)
     except ValueError:  # e.g. every channel a fixed cost: nothing to reallocate
         plan = None
-    return {"insights": model_insights(model, plan)}
+    return {"insights": model_insights(model.artifact, plan)}

@@ -6,51 +6,18 @@ a gross margin, spend up to a marginal ROAS) under constraints; ``POST /api/simu
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.mmm.plan import PERIOD_DAYS, detect_fixed_costs, is_fixed_cost, make_plan, simulate
-from functions.datasets import NoDataset, current_version, load_dataset
-from functions.deps import get_store, get_workspace
-from functions.mmm_service import NoModel, require_model
-from functions.storage import Store
+from core.mmm.plan import PERIOD_DAYS, make_plan, simulate
+from functions.mmm_service import LoadedModel, get_model
 
 router = APIRouter(tags=["optimize"])
 
-_CACHE: dict[tuple[int, str, str], tuple[dict[str, Any], set[str]]] = {}
-_LOCK = threading.Lock()
-
-
-def model_and_fixed(store: Store, workspace: str) -> tuple[dict[str, Any], set[str]]:
-    """The current artifact and its fixed-cost channels (flagged in the model or flat monthly fees in the data),
-    cached per process and data version so a slider move costs no store reads beyond the version pointer."""
-    try:
-        version = current_version(store, workspace)["version"]
-    except NoDataset as e:
-        raise HTTPException(status_code=404, detail=str(e)) from e
-    key = (id(store), workspace, version)
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
-    try:
-        model = require_model(store, workspace)
-    except NoModel as e:
-        raise HTTPException(status_code=404, detail=str(e)) from e
-    fixed = {n for n, ch in model["channels"].items() if is_fixed_cost(n, ch)}
-    try:
-        ds = load_dataset(store, workspace)
-        fixed |= detect_fixed_costs(ds.table("marketing")) & set(model["channels"])
-    except NoDataset:
-        pass
-    with _LOCK:
-        if len(_CACHE) > 16:
-            _CACHE.clear()
-        _CACHE[key] = (model, fixed)
-    return model, fixed
+Goal = Literal["max_revenue", "min_budget", "max_profit", "target_mroas"]
+Period = Literal["day", "week", "month", "year"]
 
 
 class OptimizeRequest(BaseModel):
@@ -58,8 +25,8 @@ class OptimizeRequest(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
-    goal: Literal["max_revenue", "min_budget", "max_profit", "target_mroas"] = "max_revenue"
-    period: Literal["day", "week", "month", "year"] = "day"
+    goal: Goal = "max_revenue"
+    period: Period = "day"
     daily_budget: float | None = Field(None, gt=0, description="total daily budget (default: current daily spend)")
     budget: float | None = Field(None, gt=0, description="total budget per period (instead of daily_budget)")
     max_change: float | None = Field(None, ge=0, le=10, description="max relative change per channel, 0.3 = ±30%")
@@ -82,18 +49,142 @@ class SimulateRequest(BaseModel):
     allocation: dict[str, float] = Field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------------------------- responses
+class PlanChannel(BaseModel):
+    """One channel of a plan: current against recommended daily spend."""
+
+    channel: str
+    current: float = Field(description="current daily spend (mean of the last 4 weeks)")
+    optimized: float = Field(description="recommended daily spend")
+    change: float = Field(description="optimized − current, per day")
+    change_pct: float | None = Field(description="change relative to current (0.1 = +10%); null when current is 0")
+    arrow: str = Field(description="↑ more, ↓ less, → about the same (within 2%)")
+    marginal_roas_before: float = Field(description="revenue of the next dollar per day at the current spend")
+    marginal_roas_after: float = Field(description="revenue of the next dollar per day at the optimized spend")
+    revenue_before: float = Field(description="daily incremental revenue at the current spend (mean over draws)")
+    revenue_after: float = Field(description="daily incremental revenue at the optimized spend (mean over draws)")
+    bound: str | None = Field(description="the constraint that holds the channel: locked, fixed cost, minimum, "
+                                          "maximum or maximum change; null when none binds")
+    fixed_cost: bool = Field(description="a flat fee: counted in the budget, never moved")
+    locked: bool = Field(description="kept at its current spend by the request")
+
+
+class PlanProjection(BaseModel):
+    """Projected paid-media revenue of the plan against the current mix; intervals are 90% (paired draws)."""
+
+    current_revenue: float = Field(description="daily media revenue of the current mix")
+    revenue: float = Field(description="daily media revenue of the plan")
+    revenue_low: float
+    revenue_high: float
+    lift_per_day: float = Field(description="plan − current daily media revenue")
+    lift_per_day_low: float
+    lift_per_day_high: float
+    lift_per_year: float
+    lift_per_year_low: float
+    lift_per_year_high: float
+    prob_positive_lift: float = Field(description="share of the model's draws in which the plan beats the current mix")
+    baseline_per_day: float = Field(description="daily revenue expected without paid media")
+    total_revenue_per_day: float = Field(description="baseline + media revenue of the plan, per day")
+    revenue_per_period: float = Field(description="media revenue of the plan per period")
+    revenue_per_period_low: float
+    revenue_per_period_high: float
+    lift_per_period: float
+    lift_per_period_low: float
+    lift_per_period_high: float
+    budget_per_period: float = Field(description="the plan's total spend per period")
+
+
+class PlanModelInfo(BaseModel):
+    """The model the plan comes from."""
+
+    end: str | None = Field(description="last day of the data the model was fitted on")
+    data_version: str | None
+    granularity: str | None = Field(description="day or week: the rows the model was fitted on")
+
+
+class OptimizeResponse(BaseModel):
+    """A budget plan: daily amounts per channel, the projection and the notes that explain it."""
+
+    goal: Goal
+    period: Period
+    days_per_period: float = Field(description="days in the period the per-period figures cover")
+    budget: float | None = Field(description="total daily budget the plan spends up to (null for max_profit and "
+                                             "target_mroas, which have no cap)")
+    total_current: float = Field(description="current total daily spend")
+    total_optimized: float = Field(description="recommended total daily spend")
+    allocation: dict[str, float] = Field(description="recommended daily spend per channel")
+    current: dict[str, float] = Field(description="current daily spend per channel")
+    channels: list[PlanChannel]
+    projection: PlanProjection
+    notes: list[str] = Field(description="plain-language notes: binding constraints, uncertainty, caps")
+    model: PlanModelInfo
+
+
+class RevenueRange(BaseModel):
+    """Daily media revenue with its 90% interval."""
+
+    mean: float
+    low: float
+    high: float
+
+
+class SimulatedLift(BaseModel):
+    """The mix's daily media revenue minus the current mix's, with 90% intervals (paired draws)."""
+
+    per_day: float
+    per_day_low: float
+    per_day_high: float
+    per_year: float
+    per_year_low: float
+    per_year_high: float
+    prob_positive: float = Field(description="share of the model's draws in which the mix beats the current one")
+
+
+class SimulatedSpend(BaseModel):
+    """Total daily spend of the mix against the current one."""
+
+    per_day: float
+    current_per_day: float
+    change_per_day: float
+
+
+class SimulatedChannel(BaseModel):
+    """One channel of a simulated mix (daily amounts; intervals 90%)."""
+
+    channel: str
+    spend: float = Field(description="simulated daily spend")
+    current_spend: float = Field(description="current daily spend")
+    fixed_cost: bool = Field(description="a flat fee: its revenue does not change with its spend")
+    revenue: float = Field(description="daily incremental revenue at the simulated spend")
+    revenue_low: float
+    revenue_high: float
+    current_revenue: float = Field(description="daily incremental revenue at the current spend")
+    lift: float = Field(description="revenue − current_revenue")
+    lift_low: float
+    lift_high: float
+
+
+class SimulateResponse(BaseModel):
+    """Projected daily media revenue of a spend mix against the current mix."""
+
+    revenue: RevenueRange
+    current_revenue: RevenueRange
+    lift: SimulatedLift
+    spend: SimulatedSpend
+    channels: list[SimulatedChannel]
+
+
 def _check_amounts(what: str, amounts: dict[str, float]) -> None:
     for ch, v in amounts.items():
         if not v >= 0:
             raise HTTPException(status_code=422, detail=f"{what}[{ch!r}] must be a non-negative daily amount ({v})")
 
 
-@router.post("/api/optimize")
-def optimize(body: OptimizeRequest, store: Store = Depends(get_store),
-             workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+@router.post("/api/optimize", response_model=OptimizeResponse)
+def optimize(body: OptimizeRequest, loaded: LoadedModel = Depends(get_model)) -> dict[str, Any]:
     """The recommended daily spend per channel with projected revenue and lift (90% intervals) and the constraints
     that bind. Default budget: the current total daily spend."""
-    model, fixed = model_and_fixed(store, workspace)
+    model, fixed = loaded.artifact, loaded.fixed
     if body.daily_budget is not None and body.budget is not None:
         raise HTTPException(status_code=422, detail="give either daily_budget or budget (per period), not both")
     _check_amounts("min", body.min_spend)
@@ -116,10 +207,8 @@ def optimize(body: OptimizeRequest, store: Store = Depends(get_store),
     return plan
 
 
-@router.post("/api/simulate")
-def what_if(body: SimulateRequest, store: Store = Depends(get_store),
-            workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+@router.post("/api/simulate", response_model=SimulateResponse)
+def what_if(body: SimulateRequest, loaded: LoadedModel = Depends(get_model)) -> dict[str, Any]:
     """Projected daily revenue of a spend mix and its lift over the current mix, per channel too (90% intervals)."""
-    model, fixed = model_and_fixed(store, workspace)
     _check_amounts("allocation", body.allocation)
-    return simulate(model, body.allocation, fixed=fixed)
+    return simulate(loaded.artifact, body.allocation, fixed=loaded.fixed)
