@@ -1,0 +1,216 @@
+"""MMM accuracy on 100+ worlds whose structure varies at random (``bench/worlds``), judged against each world's truth.
+
+Run: ``nice .venv/bin/python bench/mmm_worlds.py [--quick] [--n 120] [--n-boot 100] [--jobs 2] [--out NAME]``.
+
+Per world: the model is fitted as a user would fit it (the wide table, the controls a user would name, the events
+table when the world gives one), then scored:
+
+- ROAS error per channel (fitted incremental ROAS / true removal ROAS − 1), and whether the 90% interval holds the
+  truth, with the interval's width relative to the truth;
+- the default plan (risk-aware, same budget) and the plan with ±50% bounds, valued under the world's **true**
+  response: the revenue each plan adds over the last 52 weeks (each channel's spend pattern kept, its level set to
+  the plan's daily amount) as a share of what the truly best allocation of the same budget (under the same bounds)
+  would add. A negative share is a plan that loses money.
+
+Prints one row per world and a summary (median and 90th percentile of the absolute ROAS error over channels, pooled
+coverage, median relative interval width, plan shares); ``--out`` writes the raw rows to bench/out/worlds/NAME.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.worlds import QUICK_SEEDS, World, make_world  # noqa: E402
+from core.mmm.fit import fit_mmm  # noqa: E402
+from core.mmm.plan import make_plan  # noqa: E402
+
+OUT = ROOT / "bench" / "out" / "worlds"
+WINDOW_DAYS = 364
+BIG = 0.03  # channels whose true incremental revenue is at least 3% of all revenue: identifiable in principle
+
+
+class Valuer:
+    """The world's true revenue over the last 52 weeks for a daily allocation (patterns kept, levels set)."""
+
+    def __init__(self, world: World, current: np.ndarray) -> None:
+        self.w = world
+        x = world.data[world.spend_cols].to_numpy(float)
+        self.days = 7.0 if world.granularity == "week" else 1.0
+        n = len(x)
+        self.h = min(int(round(WINDOW_DAYS / self.days)), n)
+        win = x[n - self.h:]
+        mean = win.mean(axis=0)
+        self.pattern = np.where(mean > 0, win / np.where(mean > 0, mean, 1.0), 1.0)
+        self.x = x
+        self.current = current
+
+    def __call__(self, alloc: np.ndarray) -> float:
+        s = self.x.copy()
+        s[len(s) - self.h:] = self.pattern * (np.maximum(alloc, 0.0) * self.days)[None, :]
+        return float(self.w.expected_kpi(s)[len(s) - self.h:].sum())
+
+    def best(self, budget: float, lo: np.ndarray, hi: np.ndarray, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
+        """The truly best allocation of ``budget`` within [lo, hi] (SLSQP from several starts)."""
+        scale = max(budget, 1.0)
+        best_a, best_v = None, -np.inf
+        cons = [{"type": "eq", "fun": lambda z: z.sum() - budget / scale}]
+        for a0 in starts:
+            z0 = np.clip(a0, lo, hi) / scale
+            res = minimize(lambda z: -self(z * scale) / 1e6, z0, method="SLSQP",
+                           bounds=list(zip(lo / scale, hi / scale, strict=True)), constraints=cons,
+                           options={"maxiter": 200, "ftol": 1e-10})
+            z = np.clip(res.x, lo / scale, hi / scale)
+            v = self(z * scale)
+            if v > best_v:
+                best_a, best_v = z * scale, v
+        return best_a, best_v
+
+
+def _plan_share(world: World, art: dict, max_change: float | None) -> dict:
+    names = world.spend_cols
+    cur = np.array([art["channels"][c]["current_daily_spend"] for c in names])
+    val = Valuer(world, cur)
+    plan = make_plan(art, max_change=max_change)
+    alloc = np.array([plan["allocation"][c] for c in names])
+    budget = float(cur.sum())
+    if max_change is None:
+        lo, hi = np.zeros(len(names)), np.full(len(names), budget)
+    else:
+        lo, hi = cur * (1 - max_change), cur * (1 + max_change)
+    even = np.full(len(names), budget / len(names))
+    a_star, v_star = val.best(budget, lo, hi, [cur, even, alloc])
+    v0, vp = val(cur), val(alloc)
+    avail = v_star - v0
+    return {"available": avail, "gained": vp - v0, "base": v0,
+            "share": (vp - v0) / avail if avail > 1e-4 * abs(v0) else None,
+            "claimed": plan["projection"]["lift_per_day"] * val.h * val.days,
+            "moved": float(np.abs(alloc - cur).sum() / max(budget, 1e-9) / 2)}
+
+
+def _apply(settings: list[str]) -> None:
+    """``module.ATTR=value`` overrides (Python literals) for ablations, e.g. ``core.mmm.fit.ROAS_PRIOR_REL_SD=None``."""
+    import ast
+    import importlib
+
+    for item in settings:
+        target, value = item.split("=", 1)
+        mod, attr = target.rsplit(".", 1)
+        setattr(importlib.import_module(mod), attr, ast.literal_eval(value))
+
+
+def evaluate(seed: int, n_boot: int, calendar: bool = True) -> dict:
+    """Fit one world and score ROAS, intervals and plans against its truth."""
+    w = make_world(seed)
+    t, c = time.perf_counter(), time.process_time()
+    kw = ({"country": w.country if calendar else None} if "country" in inspect.signature(fit_mmm).parameters
+          else {})
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, control_cols=w.control_cols, external_factors=w.external_factors,
+                  n_boot=n_boot, seed=0, **kw)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    rows = {}
+    for name in w.spend_cols:
+        tr = w.truth["channels"][name]["roas"]
+        r = art["channels"][name]["roas"]
+        rows[name] = {"truth": tr, "mean": r["mean"], "low": r["low"], "high": r["high"],
+                      "err": r["mean"] / tr - 1 if tr > 0 else None,
+                      "abs_err_roas": abs(r["mean"] - tr),
+                      "covered": bool(r["low"] <= tr <= r["high"]),
+                      "width": (r["high"] - r["low"]) / tr if tr > 0 else None,
+                      "spend_share": w.truth["channels"][name]["share_of_spend"],
+                      "contrib_share": w.truth["channels"][name]["contribution"] / w.truth["expected_revenue_total"]}
+    out = {"seed": seed, "name": w.name, "structure": w.structure, "channels": rows, "wall": wall, "cpu": cpu,
+           "mape_holdout": art["fit"]["mape_holdout"], "r2": art["fit"]["r2"],
+           "model": {k: art.get(k) for k in ("kpi_form", "media_demand_elasticity", "form_selection",
+                                             "efficiency_breaks") if k in art},
+           "stages": {c: ch["adstock"].get("stages", 1) for c, ch in art["channels"].items()},
+           "warnings": len(art["warnings"])}
+    for key, mc in (("plan", None), ("plan_50", 0.5)):
+        try:
+            out[key] = _plan_share(w, art, mc)
+        except Exception as e:  # noqa: BLE001 - a plan that fails is recorded, not fatal
+            out[key] = {"error": f"{type(e).__name__}: {e}"}
+    return out
+
+
+def _safe(seed: int, n_boot: int, calendar: bool = True) -> dict:
+    try:
+        return evaluate(seed, n_boot, calendar)
+    except Exception as e:  # noqa: BLE001 - a world the model refuses is recorded
+        return {"seed": seed, "error": f"{type(e).__name__}: {e}"}
+
+
+def summary(rows: list[dict]) -> dict:
+    """Median/p90 absolute ROAS error over channels, pooled coverage, width, plan shares."""
+    ok = [r for r in rows if "error" not in r]
+    errs = np.array([abs(ch["err"]) for r in ok for ch in r["channels"].values() if ch["err"] is not None])
+    cov = np.array([ch["covered"] for r in ok for ch in r["channels"].values()])
+    width = np.array([ch["width"] for r in ok for ch in r["channels"].values() if ch["width"] is not None])
+    world_err = np.array([np.mean([abs(ch["err"]) for ch in r["channels"].values() if ch["err"] is not None])
+                          for r in ok])
+    out = {"worlds": len(rows), "failed": len(rows) - len(ok), "channels": int(len(errs)),
+           "median_err": float(np.median(errs)), "p90_err": float(np.percentile(errs, 90)),
+           "mean_world_err_median": float(np.median(world_err)), "coverage": float(cov.mean()),
+           "median_width": float(np.median(width)), "cpu_median": float(np.median([r["cpu"] for r in ok]))}
+    big = [ch for r in ok for ch in r["channels"].values() if ch["contrib_share"] >= BIG and ch["err"] is not None]
+    if big:
+        e = np.abs([ch["err"] for ch in big])
+        out.update({"big_channels": len(big), "big_median_err": float(np.median(e)),
+                    "big_p90_err": float(np.percentile(e, 90)),
+                    "big_coverage": float(np.mean([ch["covered"] for ch in big]))})
+    for key in ("plan", "plan_50"):
+        sh = np.array([r[key]["share"] for r in ok if "share" in r.get(key, {}) and r[key]["share"] is not None])
+        if len(sh):
+            out[f"{key}_share_median"] = float(np.median(sh))
+            out[f"{key}_share_p10"] = float(np.percentile(sh, 10))
+            out[f"{key}_losing"] = int((sh < 0).sum())
+            out[f"{key}_n"] = int(len(sh))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="the structural subset (bench.worlds.QUICK_SEEDS)")
+    ap.add_argument("--n", type=int, default=120)
+    ap.add_argument("--n-boot", type=int, default=100)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds")
+    ap.add_argument("--set", action="append", default=[], help="module.ATTR=literal override (ablations)")
+    ap.add_argument("--no-calendar", action="store_true", help="no public holidays when a world gives no events")
+    a = ap.parse_args()
+    seeds = ([int(s) for s in a.seeds.split(",")] if a.seeds else list(QUICK_SEEDS) if a.quick else list(range(a.n)))
+    rows = []
+    with ProcessPoolExecutor(a.jobs, initializer=_apply, initargs=(a.set,)) as ex:
+        for r in ex.map(_safe, seeds, [a.n_boot] * len(seeds), [not a.no_calendar] * len(seeds)):
+            rows.append(r)
+            if "error" in r:
+                print(f"s{r['seed']:<4} ERROR {r['error']}", flush=True)
+                continue
+            e = [ch["err"] for ch in r["channels"].values() if ch["err"] is not None]
+            cv = sum(ch["covered"] for ch in r["channels"].values())
+            p = r["plan"].get("share")
+            print(f"s{r['seed']:<4} {r['name'][:44]:44} |err| {np.mean(np.abs(e)):5.0%} cover {cv}/{len(e)} "
+                  f"plan {'-' if p is None else f'{p:+.0%}':>6} cpu {r['cpu']:4.1f}s  "
+                  + " ".join(f"{k[:6]}:{ch['err']:+.0%}" for k, ch in r["channels"].items() if ch["err"] is not None),
+                  flush=True)
+    s = summary(rows)
+    print(json.dumps(s, indent=1))
+    if a.out:
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / f"{a.out}.json").write_text(json.dumps({"summary": s, "rows": rows}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
