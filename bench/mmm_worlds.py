@@ -78,11 +78,14 @@ class Valuer:
         return best_a, best_v
 
 
+RISK_QUANTILE = 0.25  # the plan's default (make_plan); --risk changes it for an experiment
+
+
 def _plan_share(world: World, art: dict, max_change: float | None) -> dict:
     names = world.spend_cols
     cur = np.array([art["channels"][c]["current_daily_spend"] for c in names])
     val = Valuer(world, cur)
-    plan = make_plan(art, max_change=max_change)
+    plan = make_plan(art, max_change=max_change, risk_quantile=RISK_QUANTILE)
     alloc = np.array([plan["allocation"][c] for c in names])
     budget = float(cur.sum())
     if max_change is None:

@@ -16,7 +16,8 @@ try:  # the compiled filter behind lfilter: the public wrapper costs more than t
 except Exception:  # pragma: no cover - other scipy versions
     _lf = None
 
-__all__ = ["geometric_adstock", "geometric_adstock_grad", "weibull_adstock"]
+__all__ = ["geometric_adstock", "geometric_adstock_grad", "delayed_adstock", "delayed_adstock_grad", "carryover",
+           "weibull_adstock"]
 
 
 def _ar1(x: np.ndarray, decay: float) -> np.ndarray:
@@ -47,6 +48,45 @@ def geometric_adstock_grad(x: np.ndarray, decay: float) -> tuple[np.ndarray, np.
     s_lag[1:] = s[:-1]
     ds = _ar1(s_lag, decay)
     return (1.0 - decay) * s, (1.0 - decay) * ds - s
+
+
+def delayed_adstock(x: np.ndarray, decay: float, stages: int = 2) -> np.ndarray:
+    """Delayed-peak carry-over: ``stages`` geometric filters in a row (an Erlang/gamma-shaped kernel).
+
+    Weights ``C(l+k-1, l)·decay^l·(1-decay)^k`` sum to 1; with ``stages`` k > 1 the effect peaks
+    ``(k-1)·decay/(1-decay)`` periods after the spend (a video or TV campaign that builds up), with k = 1 it is the
+    geometric adstock. One parameter per shape, so the fit stays as cheap as the geometric one.
+    """
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"adstock decay must be in [0, 1) (got {decay})")
+    if stages < 1:
+        raise ValueError(f"adstock stages must be ≥ 1 (got {stages})")
+    a = np.asarray(x, dtype=float)
+    for _ in range(int(stages)):
+        a = (1.0 - decay) * _ar1(a, decay)
+    return a
+
+
+def delayed_adstock_grad(x: np.ndarray, decay: float, stages: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`delayed_adstock` and its derivative with respect to ``decay``."""
+    if stages == 1:
+        return geometric_adstock_grad(x, decay)
+    a = np.asarray(x, dtype=float)
+    da = np.zeros_like(a)
+    for _ in range(int(stages)):
+        # a' = (1-d)·AR(a); da'/dd = (1-d)·AR(da + lag(s)) - s with s = AR(a)
+        s = _ar1(a, decay)
+        s_lag = np.empty_like(s)
+        s_lag[0] = 0.0
+        s_lag[1:] = s[:-1]
+        da = (1.0 - decay) * _ar1(da + s_lag, decay) - s
+        a = (1.0 - decay) * s
+    return a, da
+
+
+def carryover(x: np.ndarray, decay: float, stages: int = 1) -> np.ndarray:
+    """The model's carry-over: geometric (``stages`` = 1) or delayed-peak (``stages`` > 1), normalised."""
+    return geometric_adstock(x, decay) if stages <= 1 else delayed_adstock(x, decay, stages)
 
 
 def weibull_adstock(x: np.ndarray, shape: float, scale: float, max_lag: int = 28, normalize: bool = True) -> np.ndarray:

@@ -88,11 +88,13 @@ def _chord_newton(prob: Problem, z0: np.ndarray, H0: np.ndarray, lo: np.ndarray,
     return z if f < f_start else None
 
 
-def bootstrap(make_problem: Callable[[np.ndarray, np.ndarray], Problem], n: int, point: Solution, bounds: Bounds,
+def bootstrap(make_problem: Callable[[np.ndarray, np.ndarray, int | None], Problem], n: int, point: Solution,
+              bounds: Bounds,
               n_boot: int, block: int, seed: int, fitted: np.ndarray, resid: np.ndarray,
               progress: Callable[[int], None] | None = None, resid_scale: np.ndarray | None = None
               ) -> list[Solution]:
-    """``n_boot`` refits; ``make_problem(y, weights)`` builds a problem.
+    """``n_boot`` refits; ``make_problem(y, weights, replicate)`` builds a problem (replicate None: the point's own
+    data, for the curvature; a replicate number lets the caller perturb the priors of that replicate).
 
     Each replicate combines both sources of variation: block-resampled residuals added to the fitted values (noise)
     and block Dirichlet weights (which periods drive the fit). ``resid`` should already be scaled up for the degrees
@@ -103,14 +105,14 @@ def bootstrap(make_problem: Callable[[np.ndarray, np.ndarray], Problem], n: int,
     out: list[Solution] = []
     z0 = point.theta.ravel()
     lo, hi = (np.array(v) for v in zip(*box(len(point.theta), bounds), strict=True))
-    H0 = _hessian(make_problem(fitted, np.ones(n)), z0, lo, hi) if n_boot else None
+    H0 = _hessian(make_problem(fitted, np.ones(n), None), z0, lo, hi) if n_boot else None
     for b in range(n_boot):
         w = block_weights(rng, n, block)
         if resid_scale is None:
             ystar = fitted + block_residuals(rng, resid, block)
         else:
             ystar = fitted + resid_scale * block_residuals(rng, resid / resid_scale, block)
-        prob = make_problem(ystar, w)
+        prob = make_problem(ystar, w, b)
         z = _chord_newton(prob, z0, H0, lo, hi)
         out.append(prob.solution(z) if z is not None else fit_problem(prob, bounds, [z0], maxiter=25, tol=1e-8))
         if progress is not None:

@@ -17,14 +17,15 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize, nnls
 
-from core.mmm.adstock import geometric_adstock, geometric_adstock_grad
+from core.mmm.adstock import carryover, delayed_adstock_grad
 from core.mmm.saturation import hill_grad
 
-__all__ = ["Bounds", "Problem", "Solution", "fit_problem"]
+__all__ = ["Bounds", "Problem", "RoasPrior", "Solution", "fit_problem"]
 
 LOG_SHAPE_PRIOR_SD = 0.6  # weak prior: shape around 1 (log-normal, sd 0.6)
 LOG_HALF_PRIOR_SD = 1.2  # weak prior: half-saturation around the channel's typical spend
 DECAY_PRIOR = (0.3, 0.25)  # weak prior on the carry-over decay per day (mean, sd); per week it is decay**7
+WEEKLY_DECAY_PRIOR: tuple[float, float] | None = None  # a prior of its own per week (None: the daily one, per week)
 
 
 @dataclass
@@ -32,6 +33,28 @@ class Bounds:
     decay_max: float
     log_half: tuple[float, float]  # relative to the channel's mean daily spend
     log_shape: tuple[float, float]
+
+
+@dataclass
+class RoasPrior:
+    """A common prior on every media column's ROAS: ``ROAS_k ~ Normal(mean, (rel_sd·mean)²)``.
+
+    ROAS_k = β_k · Σ_t v_t·F_tk / spend_k with F the media features, ``spend`` (K,) each column's spend (its segment
+    of time) and ``value`` (n,) what one unit of feature is worth per period: 1 for an additive KPI, the fitted KPI
+    level for a log KPI (first order of exp(β·F) − 1). Shrinks a channel with thin evidence toward the others
+    instead of letting it take zero or a huge value; strong data overrule it.
+    """
+
+    mean: float
+    rel_sd: float
+    spend: np.ndarray
+    value: np.ndarray | None = None
+    shift: np.ndarray | None = None  # (K,) per-column offset of the mean in sds (a bootstrap replicate's draw)
+
+    def centres(self, K: int) -> np.ndarray:
+        """Each column's prior mean: the common mean, moved by ``shift`` sds in a perturbed-prior replicate."""
+        z = np.zeros(K) if self.shift is None else np.asarray(self.shift, float)
+        return self.mean + self.rel_sd * self.mean * z
 
 
 @dataclass
@@ -54,11 +77,15 @@ class Problem:
     def __init__(self, y: np.ndarray, B: np.ndarray, pen: np.ndarray, x: np.ndarray, days: float,
                  scale: np.ndarray, w: np.ndarray | None = None, ridge: float = 1.0,
                  sigma2: float | None = None, segments: tuple[np.ndarray, np.ndarray] | None = None,
-                 mult: np.ndarray | None = None) -> None:
+                 mult: np.ndarray | None = None, stages: np.ndarray | None = None,
+                 roas_prior: RoasPrior | None = None) -> None:
         """``segments`` = (column → channel index (K,), masks (n, K)): a channel whose efficiency changes at a known
         date (e.g. a platform's privacy change) gets one β per period of constant efficiency, sharing its θ.
-        ``mult`` (n,) scales every channel's effect per period (media effects that grow with seasonal demand)."""
+        ``mult`` (n,) scales every channel's effect per period (media effects that grow with seasonal demand).
+        ``stages`` (C,) chooses each channel's carry-over (1 geometric, k > 1 delayed peak); ``roas_prior`` shrinks
+        every channel's ROAS toward a common value (a Gaussian prior, so the inner problem stays quadratic)."""
         self.n, self.C = x.shape
+        self.stages = np.ones(self.C, int) if stages is None else np.asarray(stages, int)
         if segments is None:
             segments = (np.arange(self.C), np.ones((self.n, self.C)))
         self.seg_ch, self.seg_mask = segments
@@ -84,8 +111,19 @@ class Problem:
         self.c0 = float(self.yw @ self.yw - self.Bty @ self.Ky)
         self.sigma2 = sigma2  # residual variance in unit scale (for the weak prior); None → no prior
         self.n_eff = max(self.w.sum(), 1.0)
+        self.roas_prior = roas_prior if (roas_prior is not None and sigma2 is not None
+                                         and roas_prior.mean > 0) else None
+        if self.roas_prior is not None:
+            rp = self.roas_prior
+            v = np.ones(self.n) if rp.value is None else np.asarray(rp.value, float)
+            self._rp_v = v * self.ys_unit / 1.0
+            self._rp_spend = np.maximum(np.asarray(rp.spend, float), 1e-12)
+            self._rp_prec = 1.0 / (rp.rel_sd * rp.mean) ** 2
+            self._rp_mean = rp.centres(self.n_cols)
         m, sd = DECAY_PRIOR  # expressed per period: a week's decay is the day's to the 7th power
         self.decay_prior = (m ** days, max(sd * days * m ** (days - 1), 0.1)) if days > 1 else (m, sd)
+        if days > 1 and WEEKLY_DECAY_PRIOR is not None:
+            self.decay_prior = WEEKLY_DECAY_PRIOR
 
     # features ---------------------------------------------------------------------------------------------
     def features(self, theta: np.ndarray, grad: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -97,9 +135,9 @@ class Problem:
         dA = np.empty((n, C)) if grad else None
         for c in range(C):
             if grad:
-                A[:, c], dA[:, c] = geometric_adstock_grad(self.x[:, c], theta[c, 0])
+                A[:, c], dA[:, c] = delayed_adstock_grad(self.x[:, c], theta[c, 0], self.stages[c])
             else:
-                A[:, c] = geometric_adstock(self.x[:, c], theta[c, 0])
+                A[:, c] = carryover(self.x[:, c], theta[c, 0], self.stages[c])
         if not grad:
             return self.dm * hill_matrix(A, half, shape), None
         h, hx, hh, hs = hill_grad(A, half, shape)
@@ -137,10 +175,31 @@ class Problem:
         Q = Hw.T @ Hw - BtH.T @ KBtH
         b = Hw.T @ self.yw - BtH.T @ self.Ky
         Q = 0.5 * (Q + Q.T) + np.eye(self.n_cols) * (1e-10 * (np.trace(Q) + 1e-12))
+        if self.roas_prior is not None:  # σ²·(β_k·S_k − r̄)²/(τ·r̄)² added to the SSE: still a quadratic in β
+            S = self.roas_per_beta(H)
+            lam = self.sigma2 * self._rp_prec * S**2
+            Q = Q + np.diag(lam)
+            b = b + self.sigma2 * self._rp_prec * S * self._rp_mean
         beta = _nnls_quadratic(Q, b)
         sse = self.c0 - 2 * b @ beta + beta @ Q @ beta
         gamma = self.Ky - KBtH @ beta
         return beta, gamma, float(max(sse, 0.0))
+
+    def roas_per_beta(self, H: np.ndarray) -> np.ndarray:
+        """S_k: a media column's ROAS per unit of (unit-scale) β, for the ROAS prior."""
+        return (self._rp_v @ H) / self._rp_spend
+
+    def _roas_prior_grad(self, beta: np.ndarray, Hs: np.ndarray, dH: np.ndarray) -> np.ndarray:
+        """∂/∂θ of the ROAS prior term at fixed β (envelope theorem), (C, 3)."""
+        S = self.roas_per_beta(Hs)
+        coef = 2.0 * self.sigma2 * self._rp_prec * (beta * S - self._rp_mean) * beta / self._rp_spend
+        g = np.zeros((self.C, 3))
+        if self.plain:
+            g += coef[:, None] * np.einsum("t,tcj->cj", self._rp_v, dH)
+        else:
+            gk = np.einsum("t,tk,tkj->kj", self._rp_v, self.seg_mask, dH[:, self.seg_ch, :]) * coef[:, None]
+            np.add.at(g, self.seg_ch, gk)
+        return g
 
     def objective(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         theta = z.reshape(self.C, 3)
@@ -156,6 +215,8 @@ class Problem:
             g = np.zeros((self.C, 3))
             np.add.at(g, self.seg_ch, gk)
         pv, pg = self._prior(theta)
+        if self.roas_prior is not None:
+            g = g + self._roas_prior_grad(beta, Hs, dH)
         return (sse + pv) / self.n_eff, ((g + pg) / self.n_eff).ravel()
 
     def solution(self, z: np.ndarray) -> Solution:

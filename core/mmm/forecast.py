@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.mmm.adstock import carryover
 from core.mmm.plan import is_fixed_cost, response_draws
 
 __all__ = ["forecast_revenue", "backtest", "media_draws", "project_factors"]
@@ -35,14 +36,14 @@ def _decay(channel: Mapping[str, Any]) -> float:
     return float(np.clip((channel.get("adstock") or {}).get("decay", 0.0), 0.0, 0.99))
 
 
-def _adstock(x: np.ndarray, decay: float, start: float) -> np.ndarray:
-    """Normalised geometric carry-over: a_t = decay·a_{t-1} + (1-decay)·x_t, from the level ``start``."""
-    out = np.empty_like(x, dtype=float)
-    a = start
-    for t, v in enumerate(x):
-        a = decay * a + (1 - decay) * v
-        out[t] = a
-    return out
+def _adstock(x: np.ndarray, decay: float, start: float, stages: int = 1) -> np.ndarray:
+    """The model's normalised carry-over (geometric or delayed peak) of ``x``, starting from the steady state of a
+    constant spend ``start`` (the recent level) rather than from zero."""
+    if not x.size:
+        return np.asarray(x, float)
+    warm = int(np.ceil(np.log(1e-6) / np.log(max(decay, 1e-3)))) * max(stages, 1) + 1 if decay > 0 else 1
+    padded = np.r_[np.full(min(warm, 5000), start), np.asarray(x, float)]
+    return carryover(padded, decay, stages)[-len(x):]
 
 
 def media_draws(artifact: Mapping[str, Any], spend: pd.DataFrame,
@@ -61,7 +62,7 @@ def media_draws(artifact: Mapping[str, Any], spend: pd.DataFrame,
             continue
         x = spend[name].to_numpy(dtype=float) if name in spend else np.zeros(len(spend))
         x = np.nan_to_num(x, nan=0.0)
-        a = _adstock(x, _decay(ch), x[0] if x.size else 0.0)
+        a = _adstock(x, _decay(ch), x[0] if x.size else 0.0, int((ch.get("adstock") or {}).get("stages", 1)))
         out[name] = response_draws(ch, a)
     return out
 
