@@ -128,6 +128,7 @@ def evaluate(seed: int, n_boot: int, calendar: bool = True) -> dict:
         r = art["channels"][name]["roas"]
         rows[name] = {"truth": tr, "mean": r["mean"], "low": r["low"], "high": r["high"],
                       "err": r["mean"] / tr - 1 if tr > 0 else None,
+                      "err_bag": r["draws_median"] / tr - 1 if tr > 0 and r.get("draws_median") is not None else None,
                       "abs_err_roas": abs(r["mean"] - tr),
                       "covered": bool(r["low"] <= tr <= r["high"]),
                       "width": (r["high"] - r["low"]) / tr if tr > 0 else None,
@@ -182,6 +183,22 @@ def summary(rows: list[dict]) -> dict:
     return out
 
 
+def table(runs: list[tuple[str, str]]) -> str:
+    """A markdown table of saved runs' summaries: ``runs`` = [(file stem under bench/out/worlds, label)]."""
+    head = ("| run | worlds | median \\|ROAS error\\| | p90 | ≥3% channels: median / p90 | coverage (all / ≥3%) | "
+            "median interval width ÷ truth | default plan: median share of true uplift / losing | ±50% plan | "
+            "CPU per fit (median) |\n|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for stem, label in runs:
+        s = json.loads((OUT / f"{stem}.json").read_text())["summary"]
+        lines.append(
+            f"| {label} | {s['worlds']} | {s['median_err']:.0%} | {s['p90_err']:.0%} | {s['big_median_err']:.0%} / "
+            f"{s['big_p90_err']:.0%} | {s['coverage']:.0%} / {s['big_coverage']:.0%} | {s['median_width']:.1f} | "
+            f"{s['plan_share_median']:+.0%} / {s['plan_losing']} of {s['plan_n']} | "
+            f"{s['plan_50_share_median']:+.0%} / {s['plan_50_losing']} of {s['plan_50_n']} | {s['cpu_median']:.1f} s |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="the structural subset (bench.worlds.QUICK_SEEDS)")
@@ -192,7 +209,11 @@ def main() -> None:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds")
     ap.add_argument("--set", action="append", default=[], help="module.ATTR=literal override (ablations)")
     ap.add_argument("--no-calendar", action="store_true", help="no public holidays when a world gives no events")
+    ap.add_argument("--table", default=None, help="print a markdown table of saved runs: stem=label,stem=label")
     a = ap.parse_args()
+    if a.table:
+        print(table([tuple(x.split("=", 1)) for x in a.table.split(",")]))
+        return
     seeds = ([int(s) for s in a.seeds.split(",")] if a.seeds else list(QUICK_SEEDS) if a.quick else list(range(a.n)))
     rows = []
     with ProcessPoolExecutor(a.jobs, initializer=_apply, initargs=(a.set,)) as ex:

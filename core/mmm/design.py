@@ -200,11 +200,14 @@ def seasonal_level(y: np.ndarray, smooth: np.ndarray) -> np.ndarray:
 
 def baseline_design(dates: pd.DatetimeIndex, days: float, controls: np.ndarray, control_names: list[str],
                     external_factors: pd.DataFrame | None, t_scale: tuple[pd.Timestamp, float] | None = None,
-                    y: np.ndarray | None = None) -> tuple[np.ndarray, list[str], np.ndarray]:
+                    y: np.ndarray | None = None, season_growth: bool = True
+                    ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Baseline columns, their names and per-column ridge penalties (0 = unpenalised).
 
     ``t_scale`` = (origin date, span in days) fixes the trend scale so that a holdout's design continues the fit's.
     With ``y`` (the KPI), weekday and event columns are scaled by the KPI's seasonal level (multiplicative effects).
+    ``season_growth`` adds seasonal swings that grow with the trend (an additive model's stand-in for a
+    multiplicative season; a log KPI has it built in, and the extra columns only extrapolate badly there).
     """
     n = len(dates)
     origin, span = t_scale or (dates[0], max((dates[-1] - dates[0]).days, 1))
@@ -217,7 +220,7 @@ def baseline_design(dates: pd.DatetimeIndex, days: float, controls: np.ndarray, 
         cols += [np.sin(k * doy), np.cos(k * doy)]
         names += [f"yearly_sin{k}", f"yearly_cos{k}"]
         pen += [1.0, 1.0]
-    if years >= 1.5:  # seasonal swings that grow with the business (multiplicative baselines)
+    if years >= 1.5 and season_growth:  # seasonal swings that grow with the business (multiplicative baselines)
         tc = tt - tt.mean()
         for k in range(1, 3):
             cols += [tc * np.sin(k * doy), tc * np.cos(k * doy)]

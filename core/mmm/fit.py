@@ -26,7 +26,7 @@ from core.mmm.bootstrap import bootstrap
 from core.mmm.calendar import DEFAULT_COUNTRY, calendar_events
 from core.mmm.design import Prepared, baseline_design, demand_index, prepare
 from core.mmm.estimate import Bounds, RoasPrior, Solution, fit_problem, random_starts
-from core.mmm.select import choose_stages, rolling_origin_error
+from core.mmm.select import choose_stages, for_origin, rescue_zero_channels, rolling_origin_error
 from core.mmm.spec import Spec, predict
 
 __all__ = ["fit_mmm", "optimal_spend"]
@@ -152,7 +152,7 @@ def _spec(form: str, prep: Prepared, x: np.ndarray, scale: np.ndarray, seg: tupl
     additive = form == "additive"
     y_m = prep.y if additive else np.log(prep.y)
     B, bnames, pen = baseline_design(prep.dates, prep.days, prep.controls, prep.control_names, ef_base,
-                                     y=prep.y if additive else None)
+                                     y=prep.y if additive else None, season_growth=additive)
     spec = Spec(form, y_m, B, bnames, pen, x, prep.days, scale, seg, np.ones(C, int))
     first = fit_problem(spec.problem(prior=False), bounds, random_starts(rng, C, bounds, 1), maxiter=100)
     sigma2 = max(first.objective, 1e-6)
@@ -254,6 +254,7 @@ def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed
     scored = {f: v for f, v in cv.items() if v is not None}
     form = min(scored, key=scored.get) if scored else forms[0]
     spec, sol = fits[form]
+    sol = rescue_zero_channels(spec, sol, bounds)
     spec, sol, delayed = choose_stages(spec, sol, bounds)
     report(0.2, "holdout")
 
@@ -266,8 +267,10 @@ def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed
             h = 0
         else:
             mask = np.r_[np.ones(n - h), np.zeros(h)]
-            hsol = fit_problem(spec.problem(mask), bounds, random_starts(np.random.default_rng(seed + 2), C, bounds, 3))
-            mape_holdout = _mape(prep.y[-h:], predict(spec, hsol).fitted[-h:])
+            hspec = for_origin(spec, n - h)
+            hsol = fit_problem(hspec.problem(mask), bounds,
+                               random_starts(np.random.default_rng(seed + 2), C, bounds, 3))
+            mape_holdout = _mape(prep.y[-h:], predict(hspec, hsol).fitted[-h:])
     report(0.3, "bootstrap")
 
     block = 28 if prep.days == 1 else 4

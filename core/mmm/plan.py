@@ -45,6 +45,8 @@ __all__ = [
 PERIOD_DAYS = {"day": 1.0, "week": 7.0, "month": 365.0 / 12, "year": 365.0}
 GOALS = ("max_revenue", "min_budget", "max_profit", "target_mroas")
 GRID_POINTS = 1025
+GUARD_QUANTILE = 0.05  # a same-budget plan must gain revenue in 95% of the model's draws
+GUARD_STEPS = (1.0, 0.75, 0.5, 0.33, 0.2, 0.1)
 
 
 # --------------------------------------------------------------------------------------------- response per draw
@@ -325,12 +327,33 @@ def _uncertainty_notes(curves: list[ChannelCurve], risky: dict[str, float], expe
     return notes
 
 
+def _guarded(curves: list[ChannelCurve], plan: dict[str, Any], budget: float, c: Constraints, q: float
+             ) -> tuple[dict[str, Any], float]:
+    """Shorten the step from the current mix to ``plan`` until the joint lift is positive at quantile ``q``."""
+    cur = np.array([cv.current for cv in curves])
+    new = np.array([plan["allocation"][cv.name] for cv in curves])
+    base = sum(cv.draws(np.array([cv.current]))[:, 0] for cv in curves)
+    for t in GUARD_STEPS:
+        x = cur + t * (new - cur)
+        total = sum(cv.draws(np.array([v]))[:, 0] for cv, v in zip(curves, x, strict=True))
+        if float(np.quantile(total - base, q)) > 0:
+            if t == 1.0:
+                return plan, 1.0
+            pinned = {cv.name: float(v) for cv, v in zip(curves, x, strict=True)}
+            fixed = Constraints(min_spend=pinned, max_spend=pinned, locked=set(c.locked))
+            out = optimize_budget(curves, float(x.sum()), fixed, risk_quantile=None)
+            out["notes"] = list(plan["notes"])
+            return out, t
+    return optimize_budget(curves, budget, Constraints(locked={cv.name for cv in curves}), risk_quantile=None), 0.0
+
+
 def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_budget: float | None = None,
               period: str = "day", max_change: float | None = None, min_spend: Mapping[str, float] | None = None,
               max_spend: Mapping[str, float] | None = None, locked: Iterable[str] = (),
               target_revenue: float | None = None, margin: float | None = None, target_mroas: float | None = None,
               fixed: Iterable[str] | None = None, risk_quantile: float | None = 0.25,
-              observed_max: Mapping[str, float] | None = None, extrapolation: float | None = 2.0) -> dict[str, Any]:
+              observed_max: Mapping[str, float] | None = None, extrapolation: float | None = 2.0,
+              guard: float | None | str = "default") -> dict[str, Any]:
     """A budget plan for one of the goals, in daily amounts plus per-period projections.
 
     ``daily_budget`` defaults to the current total daily spend; ``target_revenue`` (goal ``min_budget``) is the
@@ -340,9 +363,16 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
     A response curve is only known within the spend the data has seen: unless the caller sets a channel's maximum,
     a channel may grow to at most ``extrapolation`` × the larger of its current spend and ``observed_max`` (the
     highest 4-week mean daily spend in the data); ``None`` lifts that guard.
+
+    A same-budget reallocation is also guarded jointly: where the whole plan's lift is not positive at the
+    ``guard`` quantile of the model's draws (every channel's uncertainty at once, with the correlations the data
+    leave between them), the step from the current mix is shortened until it is, or dropped (``None``: no guard;
+    by default ``GUARD_QUANTILE``).
     """
     if goal not in GOALS:
         raise ValueError(f"unknown goal {goal!r}; choose one of: {', '.join(GOALS)}")
+    if guard == "default":
+        guard = GUARD_QUANTILE
     if period not in PERIOD_DAYS:
         raise ValueError(f"unknown period {period!r}; choose one of: {', '.join(PERIOD_DAYS)}")
     curves = channel_curves(artifact, fixed)
@@ -373,6 +403,13 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
             if abs(budget - current_total) <= 1e-6 * max(1.0, current_total):
                 low = plan["projection"]["lift_per_day_low"]
                 moved = max(abs(plan["allocation"][cv.name] - cv.current) / max(cv.current, 1.0) for cv in curves)
+                if plan["projection"]["lift_per_day"] > 0 and moved >= 0.005 and guard is not None:
+                    plan, t = _guarded(curves, plan, budget, c, guard)
+                    if t < 1.0 and t > 0:
+                        notes.append(f"The plan takes {t:.0%} of the step the model's best guess suggests: the "
+                                     f"full step would not be {1 - guard:.0%} sure to gain revenue.")
+                    low = plan["projection"]["lift_per_day_low"]
+                    moved = max(abs(plan["allocation"][cv.name] - cv.current) / max(cv.current, 1.0) for cv in curves)
                 if plan["projection"]["lift_per_day"] <= 0 or moved < 0.005:  # nothing sure to gain: keep the mix
                     plan = optimize_budget(curves, budget, Constraints(locked=known), risk_quantile=None)
                     notes.append("The model cannot tell a better mix from the current one with confidence; "

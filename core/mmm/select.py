@@ -14,9 +14,28 @@ import numpy as np
 from core.mmm.estimate import Bounds, Solution, fit_problem
 from core.mmm.spec import Spec, predict
 
-__all__ = ["rolling_origin_error", "choose_stages", "STAGE_CHOICES"]
+__all__ = ["for_origin", "rolling_origin_error", "choose_stages", "rescue_zero_channels", "STAGE_CHOICES",
+           "RESCUE_STARTS"]
 
 STAGE_CHOICES = (2, 3)  # delayed-peak carry-over shapes tried per channel besides the geometric one
+RESCUE_STARTS = ((0.1, 0.0), (0.5, 0.7), (0.85, 0.0), (0.5, -0.7))  # (decay as a share of its maximum, log half)
+
+
+def for_origin(spec: Spec, origin: int) -> Spec:
+    """The structure as it would be fitted on the periods before ``origin``: trend changes that start later than
+    half a knot spacing before the origin are left out (their slope would rest on a few weeks of data, or none, and
+    be extrapolated over the whole horizon)."""
+    keep = np.ones(spec.B.shape[1], bool)
+    gap = int(round(45 / spec.days))
+    for j, name in enumerate(spec.bnames[:spec.B.shape[1]]):
+        if name.startswith("trend_change"):
+            nz = np.flatnonzero(spec.B[:, j] > 0)
+            if not len(nz) or nz[0] > origin - gap:
+                keep[j] = False
+    if keep.all():
+        return spec
+    return spec.with_(B=spec.B[:, keep], pen=spec.pen[keep], bnames=[b for b, k in zip(spec.bnames, keep,
+                                                                                     strict=True) if k])
 
 
 def rolling_origin_error(spec: Spec, theta0: np.ndarray, bounds: Bounds, y_kpi: np.ndarray, folds: int = 3,
@@ -35,8 +54,9 @@ def rolling_origin_error(spec: Spec, theta0: np.ndarray, bounds: Bounds, y_kpi: 
         if origin < min_train:
             continue
         w = np.r_[np.ones(origin), np.zeros(n - origin)]
-        sol = fit_problem(spec.problem(w), bounds, [np.asarray(theta0, float).ravel()], maxiter=100)
-        pred = predict(spec, sol).fitted[origin:origin + h]
+        fold = for_origin(spec, origin)
+        sol = fit_problem(fold.problem(w), bounds, [np.asarray(theta0, float).ravel()], maxiter=100)
+        pred = predict(fold, sol).fitted[origin:origin + h]
         actual = y_kpi[origin:origin + h]
         ok = np.abs(actual) > 1e-9
         if ok.any():
@@ -56,12 +76,41 @@ def choose_stages(spec: Spec, sol: Solution, bounds: Bounds) -> tuple[Spec, Solu
             st = spec.stages.copy()
             st[c] = k
             cand_spec = spec.with_(stages=st)
-            z0 = sol.theta.copy()
-            z0[c, 0] = min(max(z0[c, 0], 0.4), bounds.decay_max)
-            cand = fit_problem(cand_spec.problem(), bounds, [z0.ravel()], maxiter=80)
+            starts = []
+            for d0 in (max(sol.theta[c, 0], 0.4), 0.9 * bounds.decay_max):
+                z0 = sol.theta.copy()
+                z0[c, 0] = min(d0, bounds.decay_max)
+                starts.append(z0.ravel())
+            cand = fit_problem(cand_spec.problem(), bounds, starts, maxiter=80)
             if cand.objective < best_obj - price:
                 best_obj, best = cand.objective, (cand_spec, cand)
         if best is not None:
             spec, sol = best
             changed.append(c)
     return spec, sol, changed
+
+
+def _zero_channels(spec: Spec, sol: Solution) -> list[int]:
+    seg_ch = spec.seg[0]
+    return [c for c in range(spec.x.shape[1]) if np.all(sol.beta[seg_ch == c] <= 0)]
+
+
+def rescue_zero_channels(spec: Spec, sol: Solution, bounds: Bounds) -> Solution:
+    """Restart channels the fit left at zero effect from other carry-over and saturation shapes.
+
+    With β = 0 a channel's carry-over and saturation no longer change the fit, so its parameters drift to their
+    prior mean and the search stays there: a channel whose effect needs a long carry-over or a high saturation
+    point (a delayed brand channel) is then reported as worthless without its shapes ever being tried. Each such
+    channel is refitted from a few shapes spread over the box; the best penalised objective wins.
+    """
+    for c in _zero_channels(spec, sol):
+        starts = []
+        for frac, lh in RESCUE_STARTS:
+            z0 = sol.theta.copy()
+            z0[c, 0] = frac * bounds.decay_max
+            z0[c, 1] = float(np.clip(lh, *bounds.log_half))
+            starts.append(z0.ravel())
+        cand = fit_problem(spec.problem(), bounds, starts, maxiter=80)
+        if cand.objective < sol.objective - 1e-12:
+            sol = cand
+    return sol

@@ -1,0 +1,111 @@
+"""The MMM's structures against planted truth: delayed carry-over, a multiplicative (log) KPI chosen by the data,
+holidays from the calendar when no events are given, and efficiency breaks that nothing names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.mmm.calendar import calendar_events
+from core.mmm.fit import fit_mmm
+from tests.core.mmm.structured_worlds import Channel, make
+
+
+def _errs(art: dict, truth: dict[str, float]) -> dict[str, float]:
+    return {c: art["channels"][c]["roas"]["mean"] / t - 1 for c, t in truth.items()}
+
+
+@pytest.mark.parametrize("freq,peak", [("W", 2), ("D", 12)])
+def test_delayed_peak_carryover_is_found_and_recovers_roas(freq: str, peak: int) -> None:
+    """A channel whose effect peaks weeks after the spend (video, TV) gets a delayed carry-over and its ROAS; the
+    same data fitted with geometric carry-over only is further off."""
+    periods = 156 if freq == "W" else 730
+    w = make([Channel("Video", 4000, 3.0, half=1.5, peak=peak), Channel("Search", 3000, 2.5, half=1.0, decay=0.2)],
+             freq=freq, periods=periods, seed=3, noise=0.02)
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=30, country=None, kpi_form="additive")
+    ad = art["channels"]["Video"]["adstock"]
+    assert ad["type"] == "delayed" and ad["stages"] > 1
+    assert 0.4 * peak <= ad["peak_lag"] <= 2.0 * peak, ad
+    err = _errs(art, w.truth)
+    assert abs(err["Video"]) < 0.25, err
+    import core.mmm.select as select
+
+    saved = select.STAGE_CHOICES
+    select.STAGE_CHOICES = ()
+    try:
+        geo = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None, kpi_form="additive")
+    finally:
+        select.STAGE_CHOICES = saved
+    assert geo["channels"]["Video"]["adstock"]["type"] == "geometric"
+    assert abs(_errs(geo, w.truth)["Video"]) > abs(err["Video"])
+
+
+@pytest.mark.parametrize("freq,seed", [("D", 1), ("W", 2)])
+def test_multiplicative_kpi_is_chosen_by_the_data_and_recovers_roas(freq: str, seed: int) -> None:
+    """Where media effects scale with the whole business (season and growth), rolling-origin validation picks the
+    log form and the removal ROAS is recovered; an additive world keeps the additive form."""
+    chans = [Channel("Social", 5000, 3.0, half=1.2), Channel("Search", 4000, 2.0, half=0.8, flighted=False)]
+    w = make(chans, freq=freq, periods=730 if freq == "D" else 170, form="log", seed=seed, season=0.45)
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=30, country=None)
+    assert art["kpi_form"] == "log", art["form_selection"]
+    cv = art["form_selection"]["rolling_origin_mape"]
+    assert cv["log"] < cv["additive"]
+    err = _errs(art, w.truth)
+    assert max(abs(e) for e in err.values()) < 0.3, err
+    for c, t in w.truth.items():
+        r = art["channels"][c]["roas"]
+        assert r["low"] <= t <= r["high"], (c, t, r)
+
+
+def test_additive_world_keeps_the_additive_form() -> None:
+    w = make([Channel("Social", 5000, 3.0, half=1.2), Channel("Search", 4000, 2.0, half=0.8)], periods=730,
+             form="additive", seed=5, season=0.45)
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None)
+    assert art["kpi_form"] == "additive", art["form_selection"]
+
+
+def test_holidays_from_the_calendar_when_no_events_are_given() -> None:
+    """No events table: the country's holidays enter the baseline, so spikes on Black Friday are not credited to
+    whatever channel spent then."""
+    w = make([Channel("Social", 5000, 2.0, half=1.0), Channel("Search", 4000, 2.5, half=1.0)], periods=730, seed=7,
+             holidays={"2023-11-24": 2.5, "2024-11-29": 2.5, "2023-12-25": -0.5, "2024-12-25": -0.5,
+                       "2023-07-04": 0.4, "2024-07-04": 0.4}, noise=0.02)
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country="US")
+    assert "factor:Black Friday" in art["baseline_terms"] and "factor:Christmas Day" in art["baseline_terms"]
+    assert art["events"].startswith("calendar")
+    none = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None)
+    assert not any(t.startswith("factor:") for t in none["baseline_terms"])
+    res = lambda a: np.abs(np.array(a["decomposition"]["actual"]) - np.array(a["decomposition"]["fitted"]))  # noqa
+    bf = np.flatnonzero(pd.to_datetime(art["decomposition"]["dates"]).isin(pd.to_datetime(["2023-11-24",
+                                                                                             "2024-11-29"])))
+    assert res(art)[bf].max() < 0.25 * res(none)[bf].min()
+    e_cal, e_none = _errs(art, w.truth), _errs(none, w.truth)
+    assert np.mean(np.abs(list(e_cal.values()))) <= np.mean(np.abs(list(e_none.values()))) + 0.02
+
+
+def test_unknown_country_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="unknown country"):
+        calendar_events(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-12-31"), "XX")
+
+
+@pytest.mark.parametrize("freq,ratio", [("D", 0.6), ("W", 1.5)])
+def test_unnamed_efficiency_break_is_reported_with_date_and_size(freq: str, ratio: float) -> None:
+    periods = 900 if freq == "D" else 200
+    w = make([Channel("Meta", 5000, 3.0, half=1.5, break_at=0.55, break_ratio=ratio),
+              Channel("Search", 4000, 2.0, half=1.0)], freq=freq, periods=periods, seed=11, noise=0.02)
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None)
+    found = {b["channel"]: b for b in art["efficiency_breaks"]}
+    assert "Meta" in found and "Search" not in found, art["efficiency_breaks"]
+    true_date = w.data["date"].iloc[int(0.55 * periods)]
+    assert abs((pd.Timestamp(found["Meta"]["date"]) - true_date).days) <= 42
+    assert found["Meta"]["ratio"] == pytest.approx(ratio, rel=0.25)
+    assert any("Meta: its efficiency seems to have changed" in n for n in art["notes"])
+
+
+def test_no_break_is_reported_where_there_is_none() -> None:
+    for seed in (21, 22):
+        w = make([Channel("Meta", 5000, 3.0, half=1.5), Channel("Search", 4000, 2.0, half=1.0)], periods=730,
+                 seed=seed, noise=0.04)
+        art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None)
+        assert art["efficiency_breaks"] == [], art["efficiency_breaks"]
