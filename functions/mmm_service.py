@@ -241,7 +241,7 @@ def fit_job(store: Store, workspace: str, params: dict[str, Any], progress: Prog
     ds = load_dataset(store, workspace)
     if params.get("version") and params["version"] != ds.version:
         raise ValueError(f"data version {params['version']} is no longer current ({ds.version}); fit again")
-    options = {k: params[k] for k in ("seed", "n_boot", "target_roas") if k in params}
+    options = {k: params[k] for k in ("seed", "n_boot", "target_roas", "country", "kpi_form") if k in params}
     progress(0.01, "preparing data")
     artifact = fit_dataset(ds, progress=progress, **options)
     save_model(store, workspace, ds.version, artifact)

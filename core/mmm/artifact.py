@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.mmm.saturation import hill, hill_derivative
+
 __all__ = ["band", "interval", "optimal_spend", "hill_slope", "log_curve_as_hill", "LO_Q", "HI_Q"]
 
 LO_Q, HI_Q = 5.0, 95.0
 
 
 def hill_slope(s: np.ndarray, beta: np.ndarray, half: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    """beta·hill'(s) elementwise (broadcasting), 0 at s = 0 unless shape ≤ 1."""
-    s = np.maximum(s, 1e-12)
-    r = np.exp(np.minimum(shape * (np.log(s) - np.log(half)), 700.0))
-    return beta * shape * r / (s * (1.0 + r) ** 2)
+    """beta·hill'(s) elementwise (broadcasting): the marginal response."""
+    return beta * hill_derivative(s, half, shape)
 
 
 def optimal_spend(beta: np.ndarray, half: np.ndarray, shape: np.ndarray, target: float) -> np.ndarray:
@@ -78,7 +78,7 @@ def log_curve_as_hill(level: np.ndarray, b: np.ndarray, half: np.ndarray, shape:
     beta = level * np.expm1(b)
     rel = np.geomspace(0.1, 10.0, 25)[None, :]
     s = rel * half[:, None]
-    f = level[:, None] * np.expm1(b[:, None] * _hill_rows(s, half, shape))
+    f = level[:, None] * np.expm1(b[:, None] * hill(s, half[:, None], shape[:, None]))
     with np.errstate(divide="ignore", invalid="ignore"):
         lq = np.log(f / (beta[:, None] - f))
     ls = np.log(s)
@@ -95,7 +95,3 @@ def log_curve_as_hill(level: np.ndarray, b: np.ndarray, half: np.ndarray, shape:
     small = b <= 1e-9  # no effect: keep the channel's own curve shape
     return np.where(small, 0.0, beta), np.where(small, half, h), np.where(small, shape, k)
 
-
-def _hill_rows(s: np.ndarray, half: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    r = (s / half[:, None]) ** shape[:, None]
-    return r / (1.0 + r)

@@ -18,7 +18,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize, nnls
 
 from core.mmm.adstock import carryover, delayed_adstock_grad
-from core.mmm.saturation import hill_grad
+from core.mmm.saturation import hill, hill_grad
 
 __all__ = ["Bounds", "Problem", "RoasPrior", "Solution", "fit_problem"]
 
@@ -139,7 +139,7 @@ class Problem:
             else:
                 A[:, c] = carryover(self.x[:, c], theta[c, 0], self.stages[c])
         if not grad:
-            return self.dm * hill_matrix(A, half, shape), None
+            return self.dm * hill(A, half, shape), None
         h, hx, hh, hs = hill_grad(A, half, shape)
         dH = np.empty((n, C, 3))
         dH[:, :, 0] = self.dm * hx * dA
@@ -225,13 +225,6 @@ class Problem:
         beta, gamma, sse = self.solve_linear(self.expand(H))
         pv, _ = self._prior(theta)
         return Solution(theta, beta * self.ys_unit, gamma / self.Bsd * self.ys_unit, (sse + pv) / self.n_eff)
-
-
-def hill_matrix(A: np.ndarray, half: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    """Hill per column with per-column half and shape."""
-    with np.errstate(divide="ignore"):
-        r = np.exp(shape * (np.log(np.maximum(A, 1e-300)) - np.log(half)))
-    return r / (1.0 + r)
 
 
 def _nnls_quadratic(Q: np.ndarray, b: np.ndarray) -> np.ndarray:

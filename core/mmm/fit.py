@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from core.mmm.artifact import hill_slope as _hill_slope  # noqa: F401 - kept for callers of the old name
 from core.mmm.artifact import optimal_spend
 from core.mmm.bootstrap import bootstrap
 from core.mmm.calendar import DEFAULT_COUNTRY, calendar_events
@@ -229,7 +228,7 @@ def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed
     ef_base = external_factors
     if used:
         ef_base = external_factors[~external_factors["factor_name"].astype(str).isin(used)]
-    events = "given"
+    events = "given" if ef_base is not None and len(ef_base) else "none"
     if (ef_base is None or len(ef_base) == 0) and country:
         ef_base = calendar_events(prep.dates[0], prep.dates[-1] + pd.Timedelta(days=prep.days - 1), country)
         events = f"calendar ({str(country).upper()})"

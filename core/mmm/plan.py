@@ -29,6 +29,7 @@ from core.mmm.optimize import (
     optimize_profit,
     spend_to_marginal_roas,
 )
+from core.mmm.response import response
 
 __all__ = [
     "GOALS",
@@ -50,39 +51,13 @@ GUARD_STEPS = (1.0, 0.75, 0.5, 0.33, 0.2, 0.1)
 
 
 # --------------------------------------------------------------------------------------------- response per draw
-def _private_response(channel: Mapping[str, Any], spend: np.ndarray) -> np.ndarray:
-    """Steady-state daily response per bootstrap draw: beta · hill(spend; half, shape), shape (D, G).
-
-    At a constant daily spend a normalised adstock (weights summing to 1) carries exactly that spend, so the steady
-    state is the saturation curve scaled by beta.
-    """
-    d = channel.get("params_draws") or {}
-    sat = channel.get("saturation") or {}
-    beta = np.asarray(d.get("beta") or [1.0], dtype=float)
-    half = np.asarray(d.get("half") or [sat.get("half", 1.0)], dtype=float)
-    shape = np.asarray(d.get("shape") or [sat.get("shape", 1.0)], dtype=float)
-    n = max(beta.size, half.size, shape.size)
-    beta, half, shape = (np.broadcast_to(a, (n,)) if a.size == 1 else a for a in (beta, half, shape))
-    x = np.maximum(np.asarray(spend, dtype=float), 0.0)[None, :]
-    k = shape[:, None]
-    h = np.maximum(half[:, None], 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        r = (x / h) ** k
-        out = beta[:, None] * r / (1.0 + r)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0)
-
-
 def response_draws(channel: Mapping[str, Any], spend: np.ndarray | float) -> np.ndarray:
     """Daily incremental KPI at constant daily ``spend`` for every draw, shape (D, G).
 
-    Uses :func:`core.mmm.response.response` (the model's own transform) when available.
+    The model's own curve (:func:`core.mmm.response.response`, Hill from ``core.mmm.saturation``).
     """
     x = np.atleast_1d(np.asarray(spend, dtype=float))
-    try:
-        from core.mmm.response import response as model_response
-    except ImportError:
-        return _private_response(channel, x)
-    out = np.asarray(model_response(dict(channel), x, draws=True), dtype=float)
+    out = np.asarray(response(channel, x, draws=True), dtype=float)
     return out.reshape(-1, x.size)
 
 

@@ -91,8 +91,8 @@ def build_artifact(f: dict[str, Any], kpi_col: str, target_roas: float, seed: in
         grid = np.linspace(0.0, hi_spend, 41)
         mean_curve = b * hill(grid, hf, k)
         if D:
-            rr = (grid[None, :] / dhalf[:, c, None]) ** dshape[:, c, None]
-            lo_c, hi_c = band(dbeta[:, c, None] * rr / (1.0 + rr), mean_curve)
+            lo_c, hi_c = band(dbeta[:, c, None] * hill(grid[None, :], dhalf[:, c, None], dshape[:, c, None]),
+                              mean_curve)
         else:
             lo_c = hi_c = mean_curve
         cc = contrib[:, c]

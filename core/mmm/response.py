@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.mmm.saturation import hill_derivative
+from core.mmm.saturation import hill, hill_derivative
 
 if TYPE_CHECKING:
     from core.mmm.optimize import ChannelCurve
@@ -36,10 +36,7 @@ def response(channel: Mapping[str, Any], spend: np.ndarray | float, draws: bool 
     """Daily incremental KPI at constant daily ``spend``; shape like ``spend``, or (D, G) with ``draws=True``."""
     beta, half, shape = _params(channel, draws)
     s = np.maximum(np.atleast_1d(np.asarray(spend, float)), 0.0)
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        r = (s[None, :] / half[:, None]) ** shape[:, None]
-        out = beta[:, None] * r / (1.0 + r)
-    out = np.nan_to_num(out, nan=0.0)
+    out = beta[:, None] * hill(s[None, :], half[:, None], shape[:, None])
     if draws:
         return out
     return out[0] if np.ndim(spend) else out[0, 0]
@@ -49,7 +46,7 @@ def marginal_response(channel: Mapping[str, Any], spend: np.ndarray | float, dra
     """d(daily incremental KPI)/d(daily spend) — the marginal ROAS — at ``spend``; (D, G) with ``draws=True``."""
     beta, half, shape = _params(channel, draws)
     s = np.atleast_1d(np.asarray(spend, float))
-    out = np.stack([b * hill_derivative(s, h, k) for b, h, k in zip(beta, half, shape, strict=True)])
+    out = beta[:, None] * hill_derivative(s[None, :], half[:, None], shape[:, None])
     if draws:
         return out
     return out[0] if np.ndim(spend) else out[0, 0]

@@ -63,7 +63,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             print(f"\r{frac:4.0%} {message:<60}", end="", file=sys.stderr, flush=True)
 
     art = fit_mmm(df, date_col=args.date_col, kpi_col=args.kpi_col, spend_cols=spend, control_cols=controls or None,
-                  external_factors=factors, seed=args.seed, n_boot=args.n_boot, progress=progress)
+                  external_factors=factors, seed=args.seed, n_boot=args.n_boot, progress=progress,
+                  kpi_form=args.kpi_form, country=None if args.country.lower() == "none" else args.country)
     if not args.quiet:
         print(file=sys.stderr)
     _write_json(args.out, art)
@@ -135,6 +136,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--factors", default=None, help="external_factors.csv (holidays, events)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--n-boot", type=int, default=200, help="bootstrap refits for the 90%% intervals")
+    f.add_argument("--kpi-form", choices=("auto", "additive", "log"), default="auto",
+                   help="additive, log (multiplicative business) or auto (chosen by rolling-origin validation)")
+    f.add_argument("--country", default="US",
+                   help="public holidays of this ISO country enter the baseline when --factors names no events "
+                        "(none: no calendar)")
     f.add_argument("--quiet", action="store_true", help="no progress on stderr")
     f.add_argument("--out", required=True, help="where to write the model (JSON)")
     f.set_defaults(func=cmd_fit)

@@ -25,6 +25,12 @@ class FitRequest(BaseModel):
     seed: int = Field(0, description="random seed of the bootstrap (same seed, same result)")
     n_boot: int | None = Field(None, ge=20, le=1000, description="bootstrap refits for the 90% intervals")
     target_roas: float = Field(1.0, gt=0, description="marginal ROAS at which spend is called optimal")
+    country: str | None = Field(None, min_length=2, max_length=3, pattern="^[A-Za-z]{2,3}$",
+                                description="ISO country whose public holidays enter the baseline when the data "
+                                            "name no events (default US)")
+    kpi_form: Literal["auto", "additive", "log"] = Field(
+        "auto", description="additive KPI, log (a multiplicative business) or auto: chosen by rolling-origin "
+                            "cross-validation")
 
 
 @router.post("/api/models", status_code=202)

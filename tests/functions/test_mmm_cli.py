@@ -80,6 +80,18 @@ def test_fit_then_optimize(tmp_path, capsys) -> None:
     plan_file = tmp_path / "plan.json"
     assert main(["mmm", "optimize", str(model), "--out", str(plan_file)]) == 0
     assert set(json.loads(plan_file.read_text())["allocation"]) == {"search", "social"}
+    assert art["events"] == "calendar (US)" and "factor:Christmas Day" in art["baseline_terms"]
+    # the KPI form and the holiday calendar are the user's to set
+    other = tmp_path / "log.json"
+    rc = main(["mmm", "fit", str(data), "--date-col", "day", "--kpi-col", "sales", "--spend-cols", "search,social",
+               "--n-boot", "0", "--quiet", "--kpi-form", "log", "--country", "none", "--out", str(other)])
+    assert rc == 0, capsys.readouterr().err
+    art2 = json.loads(other.read_text())
+    assert art2["kpi_form"] == "log" and art2["events"] == "none"
+    assert not any(t.startswith("factor:") for t in art2["baseline_terms"])
+    rc = main(["mmm", "fit", str(data), "--date-col", "day", "--kpi-col", "sales", "--spend-cols", "search,social",
+               "--n-boot", "0", "--quiet", "--country", "XX", "--out", str(other)])
+    assert rc == 2 and "unknown country 'XX'" in capsys.readouterr().err
 
 
 def test_fit_bad_columns(tmp_path, capsys) -> None:
