@@ -107,15 +107,10 @@ def cached_model(store: Store, workspace: str) -> LoadedModel | None:
         artifact = store.read_json(model_key(workspace, version))
     except KeyNotFound:
         return None
-    from core.mmm.plan import detect_fixed_costs, is_fixed_cost
+    from core.mmm.plan import is_fixed_cost
 
+    # fixed fees are decided once, at fit time (fit_dataset passes the data's flat monthly fees to the fit)
     fixed = {n for n, ch in artifact["channels"].items() if is_fixed_cost(n, ch)}
-    try:
-        ds = load_dataset(store, workspace)
-        if ds.version == version:
-            fixed |= detect_fixed_costs(ds.table("marketing")) & set(artifact["channels"])
-    except NoDataset:
-        pass
     loaded = LoadedModel(artifact=artifact, fixed=frozenset(fixed), version=version)
     with _LOCK:
         if len(_MODELS) > 16:

@@ -16,6 +16,10 @@ from core.mmm.saturation import hill, hill_derivative
 __all__ = ["band", "interval", "optimal_spend", "hill_slope", "log_curve_as_hill", "LO_Q", "HI_Q"]
 
 LO_Q, HI_Q = 5.0, 95.0
+# Intervals are widened by this factor around the point (on the log scale for positive figures): the bootstrap sees
+# the noise and the prior, not that the true structure differs from any the model can take. Calibrated on benchmark
+# worlds 0-59 (ROAS coverage 87% -> 92%, 84% -> 90% for channels with >= 3% of revenue) and checked on worlds 60-119.
+INTERVAL_CALIBRATION = 1.2
 
 
 def hill_slope(s: np.ndarray, beta: np.ndarray, half: np.ndarray, shape: np.ndarray) -> np.ndarray:
@@ -54,7 +58,18 @@ def band(draws: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         b_lo = np.where(pos, p * p / hi_q, np.maximum(2 * p - hi_q, np.minimum(p, 0.0)))
         b_hi = np.where(pos, p * p / lo_q, 2 * p - lo_q)
-    return np.minimum.reduce([lo_q, b_lo, p]), np.maximum.reduce([hi_q, b_hi, p])
+    lo, hi = np.minimum.reduce([lo_q, b_lo, p]), np.maximum.reduce([hi_q, b_hi, p])
+    k = INTERVAL_CALIBRATION
+    if k == 1.0:
+        return lo, hi
+    nonneg = (p >= 0) & np.all(np.nan_to_num(d, nan=0.0) >= 0, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_lo = p * (lo / p) ** k
+        log_hi = p * (hi / p) ** k
+    lin_lo, lin_hi = p - k * (p - lo), p + k * (hi - p)
+    lo = np.where((p > 0) & (lo > 0), log_lo, np.where(nonneg, np.maximum(lin_lo, 0.0), lin_lo))
+    hi = np.where((p > 0) & (hi > 0), log_hi, lin_hi)
+    return lo, hi
 
 
 def interval(draws: np.ndarray, point: float) -> list[float]:

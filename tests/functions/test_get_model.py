@@ -78,13 +78,19 @@ def test_no_data_then_no_model_are_404s_that_say_why(tmp_path) -> None:
     assert e.value.detail == "the last model fit failed: singular matrix"
 
 
-def test_fixed_costs_come_from_the_flag_and_from_the_data(tmp_path) -> None:
+def test_fixed_costs_are_decided_once_at_fit_time(tmp_path) -> None:
+    """The fit flags flat monthly fees (from the data) in the artifact; reading the model does not decide again."""
+    from functions.datasets import load_dataset
+    from functions.mmm_service import fit_dataset
+
     store = LocalStore(tmp_path)
     version = publish_dataset(store, "default", tables(monthly_fee=True))
+    fitted = fit_dataset(load_dataset(store, "default"), n_boot=0)
+    assert fitted["channels"]["Email"]["fixed_cost"] is True  # a flat monthly fee in the data
     store.write_json(model_key("default", version), unflagged_artifact())
     loaded = get_model(store, "default")
     assert isinstance(loaded, LoadedModel) and loaded.version == version
-    assert loaded.fixed == frozenset({"Email"})  # a flat monthly fee in the data
+    assert loaded.fixed == frozenset()  # an artifact without the flag: nothing is re-detected per request
     assert set(loaded.artifact["channels"]) == set(WORLD_1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         loaded.fixed = frozenset()  # type: ignore[misc]
