@@ -164,6 +164,8 @@ def summary(rows: list[dict]) -> dict:
     world_err = np.array([np.mean([abs(ch["err"]) for ch in r["channels"].values() if ch["err"] is not None])
                           for r in ok])
     out = {"worlds": len(rows), "failed": len(rows) - len(ok), "channels": int(len(errs)),
+           "within_50": float(np.mean(errs <= 0.5)), "zero": float(np.mean([ch["mean"] <= 1e-9 for r in ok
+                                                                          for ch in r["channels"].values()])),
            "median_err": float(np.median(errs)), "p90_err": float(np.percentile(errs, 90)),
            "mean_world_err_median": float(np.median(world_err)), "coverage": float(cov.mean()),
            "median_width": float(np.median(width)), "cpu_median": float(np.median([r["cpu"] for r in ok]))}
@@ -185,14 +187,16 @@ def summary(rows: list[dict]) -> dict:
 
 def table(runs: list[tuple[str, str]]) -> str:
     """A markdown table of saved runs' summaries: ``runs`` = [(file stem under bench/out/worlds, label)]."""
-    head = ("| run | worlds | median \\|ROAS error\\| | p90 | ≥3% channels: median / p90 | coverage (all / ≥3%) | "
+    head = ("| run | worlds | median \\|ROAS error\\| | p90 | within ±50% / at zero | ≥3% channels: median / p90 | "
+            "coverage (all / ≥3%) | "
             "median interval width ÷ truth | default plan: median share of true uplift / losing | ±50% plan | "
-            "CPU per fit (median) |\n|---|---|---|---|---|---|---|---|---|---|")
+            "CPU per fit (median) |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for stem, label in runs:
-        s = json.loads((OUT / f"{stem}.json").read_text())["summary"]
+        s = summary(json.loads((OUT / f"{stem}.json").read_text())["rows"])
         lines.append(
-            f"| {label} | {s['worlds']} | {s['median_err']:.0%} | {s['p90_err']:.0%} | {s['big_median_err']:.0%} / "
+            f"| {label} | {s['worlds']} | {s['median_err']:.0%} | {s['p90_err']:.0%} | {s['within_50']:.0%} / "
+            f"{s['zero']:.0%} | {s['big_median_err']:.0%} / "
             f"{s['big_p90_err']:.0%} | {s['coverage']:.0%} / {s['big_coverage']:.0%} | {s['median_width']:.1f} | "
             f"{s['plan_share_median']:+.0%} / {s['plan_losing']} of {s['plan_n']} | "
             f"{s['plan_50_share_median']:+.0%} / {s['plan_50_losing']} of {s['plan_50_n']} | {s['cpu_median']:.1f} s |")
