@@ -53,12 +53,43 @@ def run(seed: int, timeout: int) -> dict:
             "divergences": r.get("divergences")}
 
 
+def compare(pymc_stem: str, ours_stem: str) -> str:
+    """Markdown table: per world, PyMC-Marketing's and Growthlens's ROAS error and coverage on the same data."""
+    pm = {r["seed"]: r for r in json.loads((OUT / f"{pymc_stem}.json").read_text())["rows"] if "error" not in r}
+    us = {r["seed"]: r for r in json.loads((OUT / f"{ours_stem}.json").read_text())["rows"] if "error" not in r}
+    lines = ["| world | PyMC-Marketing: mean \\|ROAS error\\| / median / in 90% interval / seconds | "
+             "Growthlens: mean / median / in 90% interval / CPU seconds |", "|---|---|---|"]
+    agg = {"p": [], "u": [], "pc": [], "uc": []}
+    for seed in sorted(set(pm) & set(us)):
+        p, u = pm[seed], us[seed]
+        pe = [abs(c["err"]) for c in p["channels"].values()]
+        ue = [abs(c["err"]) for c in u["channels"].values()]
+        pc = [c["covered"] for c in p["channels"].values()]
+        uc = [c["covered"] for c in u["channels"].values()]
+        agg["p"] += pe
+        agg["u"] += ue
+        agg["pc"] += pc
+        agg["uc"] += uc
+        lines.append(f"| {u['name']} | {np.mean(pe):.0%} / {np.median(pe):.0%} / {sum(pc)} of {len(pc)} / "
+                     f"{p['seconds']:.0f} s | {np.mean(ue):.0%} / {np.median(ue):.0%} / {sum(uc)} of {len(uc)} / "
+                     f"{u['cpu']:.1f} s |")
+    lines.append(f"| all {len(set(pm) & set(us))} worlds, per channel | median {np.median(agg['p']):.0%}, p90 "
+                 f"{np.percentile(agg['p'], 90):.0%}, coverage {np.mean(agg['pc']):.0%} | median "
+                 f"{np.median(agg['u']):.0%}, p90 {np.percentile(agg['u'], 90):.0%}, coverage "
+                 f"{np.mean(agg['uc']):.0%} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", required=True)
+    ap.add_argument("--compare", default=None, help="PYMC_STEM,OURS_STEM: print the side-by-side table and stop")
+    ap.add_argument("--seeds", default="")
     ap.add_argument("--out", default="pymc_worlds")
     ap.add_argument("--timeout", type=int, default=1800)
     a = ap.parse_args()
+    if a.compare:
+        print(compare(*a.compare.split(",")))
+        return
     rows = []
     for s in (int(x) for x in a.seeds.split(",")):
         r = run(s, a.timeout)

@@ -84,6 +84,28 @@ def test_http_routes_point_at_their_group(template) -> None:
             assert (m, p) in covered, f"{m} {p} (group {group}) has no API Gateway route"
 
 
+def test_image_and_installs_are_pinned() -> None:
+    """Every dependency in pyproject (runtime and extras) has an exact version in constraints.txt, and the Lambda
+    image and `make` install with it."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [*project["dependencies"], *(d for ds in project["optional-dependencies"].values() for d in ds)]
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    for dep in names:
+        name = re.split(r"[<>=!~\[ ;]", dep, maxsplit=1)[0]
+        if name == "growthlens":
+            continue
+        assert pins.get(re.sub(r"[-_.]+", "-", name).lower()), f"{name} is not pinned in constraints.txt"
+    assert "-c " in (ROOT / "infra" / "Dockerfile").read_text() and "constraints.txt" in (
+        ROOT / "infra" / "Dockerfile").read_text()
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+
+
 def test_runtime_and_bucket_hardening(template) -> None:
     docker = (ROOT / "infra" / "Dockerfile").read_text()
     assert re.search(r"FROM public\.ecr\.aws/lambda/python:3\.1[23]", docker)
