@@ -25,6 +25,7 @@ from core.mmm.bootstrap import bootstrap
 from core.mmm.calendar import DEFAULT_COUNTRY, calendar_events
 from core.mmm.design import Prepared, baseline_design, demand_index, prepare
 from core.mmm.estimate import Bounds, RoasPrior, Solution, fit_problem, random_starts
+from core.mmm.report import Fitted, build_artifact
 from core.mmm.select import choose_stages, for_origin, rescue_zero_channels, rolling_origin_error
 from core.mmm.spec import Spec, predict
 
@@ -135,12 +136,12 @@ def fit_mmm(df: pd.DataFrame, date_col: str = "date", kpi_col: str = "revenue", 
         raise ValueError(f"kpi_form must be one of {', '.join(KPI_FORMS)} (got {kpi_form!r})")
     # Small matrices: BLAS threads only add contention (measured 15x slower on a busy 2-core machine).
     with threadpool_limits(limits=1):
-        from core.mmm.report import build_artifact
-
         fitted = _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed, n_boot, holdout_days,
                       target_roas, progress, fixed_cost_cols, n_starts, kpi_form, country)
         pr = dict(platform_revenue if platform_revenue is not None else df.attrs.get("platform_revenue", {}) or {})
-        return build_artifact(fitted, kpi_col, target_roas, seed, pr, time.perf_counter() - fitted.pop("t0"))
+        art = build_artifact(fitted, kpi_col, target_roas, seed, pr)
+        (progress or (lambda f, m: None))(1.0, "done")
+        return art
 
 
 def _spec(form: str, prep: Prepared, x: np.ndarray, scale: np.ndarray, seg: tuple[np.ndarray, np.ndarray],
@@ -208,7 +209,7 @@ def _demand(spec: Spec, prep: Prepared, ef_base: pd.DataFrame | None, first: Sol
 
 
 def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed, n_boot, holdout_days,  # noqa: C901
-         target_roas, progress, fixed_cost_cols, n_starts, kpi_form, country) -> dict[str, Any]:
+         target_roas, progress, fixed_cost_cols, n_starts, kpi_form, country) -> Fitted:
     t0 = time.perf_counter()
     if target_roas <= 0:
         raise ValueError(f"target_roas must be > 0 (got {target_roas})")
@@ -279,18 +280,22 @@ def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed
     n_par = spec.B.shape[1] + 4 * C
     resid = (spec.y - fit0) * np.sqrt(n / max(n - n_par, 1))
     shifts = np.random.default_rng(seed + 5).standard_normal((max(n_boot, 1), len(sol.beta)))
-    draws = bootstrap(lambda yy, w, b: spec.problem(
-        w, yy, prior_shift=None if b is None or not PRIOR_PERTURB else shifts[b]),
-                      n, sol, bounds, n_boot, block, seed + 1, fit0, resid,
-                      resid_scale=None if spec.w_h is None else 1.0 / np.sqrt(spec.w_h),
-                      progress=lambda b: report(0.3 + 0.6 * (b + 1) / n_boot, "bootstrap")
-                      if (b + 1) % step == 0 else None)
+
+    def replicate_problem(yy: np.ndarray, w: np.ndarray, b: int | None):
+        """A replicate's problem: its data and weights, and (perturbed prior) its own draw of the prior's mean."""
+        return spec.problem(w, yy, prior_shift=shifts[b] if b is not None and PRIOR_PERTURB else None)
+
+    def tick(b: int) -> None:
+        if (b + 1) % step == 0:
+            report(0.3 + 0.6 * (b + 1) / n_boot, "bootstrap")
+
+    draws = bootstrap(replicate_problem, n, sol, bounds, n_boot, block, seed + 1, fit0, resid,
+                      resid_scale=None if spec.w_h is None else 1.0 / np.sqrt(spec.w_h), progress=tick)
     fixed = set(fixed_cost_cols) if fixed_cost_cols is not None else _fixed_monthly(prep)
     if fixed_cost_cols is None and fixed:
         seg_notes.extend(f"{c}: spend is the same every calendar month (a fixed fee), so it is kept at its "
                          "current level in recommendations" for c in sorted(fixed))
     report(0.95, "report")
-    return {"t0": t0, "prep": prep, "spec": spec, "sol": sol, "pred": pred, "draws": draws, "fixed": fixed,
-            "warnings": warnings, "notes": seg_notes, "mape_holdout": mape_holdout, "holdout_periods": h,
-            "cv": cv, "form": form, "delayed": [prep.channels[c] for c in delayed], "events": events,
-            "bounds": bounds, "report": report}
+    return Fitted(prep=prep, spec=spec, sol=sol, pred=pred, draws=draws, fixed=fixed, warnings=warnings,
+                  notes=seg_notes, mape_holdout=mape_holdout, holdout_periods=h, cv=cv,
+                  delayed=[prep.channels[c] for c in delayed], events=events, started=t0)

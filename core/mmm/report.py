@@ -3,19 +3,43 @@ decomposition and fit diagnostics, from a fitted structure and its bootstrap dra
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from core.mmm.artifact import HI_Q, band, hill_slope, interval, log_curve_as_hill, optimal_spend
 from core.mmm.breaks import efficiency_breaks
+from core.mmm.design import Prepared
+from core.mmm.estimate import Solution
 from core.mmm.saturation import hill, hill_derivative
 from core.mmm.spec import Prediction, Spec, predict
 
-__all__ = ["build_artifact"]
+__all__ = ["Fitted", "build_artifact"]
 
 ARTIFACT_VERSION = 2
 WIDE_RATIO = 2.0  # a ROAS interval whose ends differ by more than this factor is flagged as wide
+
+
+@dataclass
+class Fitted:
+    """Everything a fit decided, before it is written up as the artifact."""
+
+    prep: Prepared
+    spec: Spec  # the chosen structure
+    sol: Solution  # its point estimate
+    pred: Prediction
+    draws: list[Solution]  # bootstrap replicates of ``spec``
+    fixed: set[str]  # fixed-fee channels, decided here once
+    warnings: list[str]
+    notes: list[str]
+    mape_holdout: float | None
+    holdout_periods: int
+    cv: dict[str, float | None]  # rolling-origin MAPE per KPI form tried
+    delayed: list[str]  # channels given a delayed-peak carry-over
+    events: str  # "given", "none" or "calendar (XX)"
+    started: float  # perf_counter at the start of the fit
 
 
 def _index(contrib: np.ndarray, spend: np.ndarray, groups: np.ndarray, labels: list[int]) -> dict[str, float | None]:
@@ -55,11 +79,11 @@ def curve_params(spec: Spec, sols: list, preds: list[Prediction]) -> tuple[np.nd
     return tuple(np.column_stack([o[i] for o in out]) for i in range(3))
 
 
-def build_artifact(f: dict[str, Any], kpi_col: str, target_roas: float, seed: int,  # noqa: C901
-                   platform_revenue: dict[str, float], seconds: float) -> dict[str, Any]:
-    """The JSON-serialisable artifact of a fit (the dict :func:`core.mmm.fit._fit` returns)."""
-    prep, spec, sol, pred, draws = f["prep"], f["spec"], f["sol"], f["pred"], f["draws"]
-    warnings, notes, fixed = list(f["warnings"]), list(f["notes"]), f["fixed"]
+def build_artifact(f: Fitted, kpi_col: str, target_roas: float, seed: int,  # noqa: C901
+                   platform_revenue: dict[str, float]) -> dict[str, Any]:
+    """The JSON-serialisable artifact of a fit."""
+    prep, spec, sol, pred, draws = f.prep, f.spec, f.sol, f.pred, f.draws
+    warnings, notes, fixed = list(f.warnings), list(f.notes), f.fixed
     y = prep.y
     n, C = prep.spend.shape
     x = spec.x
@@ -140,14 +164,13 @@ def build_artifact(f: dict[str, Any], kpi_col: str, target_roas: float, seed: in
         if hi > 0 and hi > WIDE_RATIO * max(lo, 1e-9):
             warnings.append(f"{name}: ROAS interval {lo:.2f}–{hi:.2f} is wide: the data cannot separate this "
                             "channel's effect well from the baseline and the other channels")
-    for name in f["delayed"]:
+    for name in f.delayed:
         a = channels[name]["adstock"]
         notes.append(f"{name}: its effect builds up and peaks about {a['peak_lag']:.1f} {prep.granularity}s after "
                      "the spend (a delayed carry-over fits clearly better than an immediate one)")
     findings = efficiency_breaks(spec, sol, prep)
     for b in findings:
         notes.append(b["sentence"])
-    f["report"](1.0, "done")
     fitted = pred.fitted
     r2 = float(1 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2))
     return {
@@ -156,8 +179,8 @@ def build_artifact(f: dict[str, Any], kpi_col: str, target_roas: float, seed: in
         "start": str(prep.dates[0].date()), "end": str(prep.dates[-1].date()), "n_obs": int(n),
         "target_roas": float(target_roas), "seed": int(seed),
         "kpi_form": spec.form,
-        "form_selection": {"rolling_origin_mape": f["cv"], "chosen": spec.form},
-        "events": f["events"],
+        "form_selection": {"rolling_origin_mape": f.cv, "chosen": spec.form},
+        "events": f.events,
         "channels": channels,
         "baseline": {"total": float(pred.baseline.sum()),
                      "share": float(pred.baseline.sum() / total_y) if total_y else 0.0},
@@ -169,8 +192,9 @@ def build_artifact(f: dict[str, Any], kpi_col: str, target_roas: float, seed: in
                           "media_multiplier": (np.ones(n) if spec.mult is None else spec.mult).tolist()},
         "media_demand_elasticity": float(spec.demand_g),
         "efficiency_breaks": findings,
-        "fit": {"r2": r2, "mape": _mape(y, fitted), "mape_holdout": f["mape_holdout"],
-                "holdout_periods": int(f["holdout_periods"]), "n_boot": int(D), "seconds": round(seconds, 3)},
+        "fit": {"r2": r2, "mape": _mape(y, fitted), "mape_holdout": f.mape_holdout,
+                "holdout_periods": int(f.holdout_periods), "n_boot": int(D),
+                "seconds": round(time.perf_counter() - f.started, 3)},
         "warnings": warnings,
         "notes": notes,
     }
