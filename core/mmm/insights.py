@@ -108,7 +108,7 @@ def model_insights(artifact: dict[str, Any], reallocation: dict[str, Any] | None
 
     for name, ch in chans.items():
         season = ch.get("seasonality") or {}
-        month = season.get("month") or {}
+        month = {k: v for k, v in (season.get("month") or {}).items() if v is not None}
         if month:
             best_m, idx = max(month.items(), key=lambda t: t[1])
             if idx >= 1.15:
@@ -118,7 +118,7 @@ def model_insights(artifact: dict[str, Any], reallocation: dict[str, Any] | None
                              "dollar than its average month."),
                     "kind": "info", "channel": name, "value": 0.0,
                 })
-        weekday = season.get("weekday") or {}
+        weekday = {k: v for k, v in (season.get("weekday") or {}).items() if v is not None}  # none for weekly data
         if weekday:
             ranked = sorted(weekday.items(), key=lambda t: -t[1])
             if ranked[0][1] >= 1.1:
@@ -129,6 +129,25 @@ def model_insights(artifact: dict[str, Any], reallocation: dict[str, Any] | None
                              f"({ranked[0][1] - 1:.0%} above its average day)."),
                     "kind": "info", "channel": name, "value": 0.0,
                 })
+
+    for b in artifact.get("efficiency_breaks") or []:
+        out.append({
+            "title": f"{b['channel']} changed around {b['date']}",
+            "text": (f"{b['channel']} brings {abs(b['ratio'] - 1):.0%} {'less' if b['ratio'] < 1 else 'more'} revenue "
+                     f"per dollar since about {b['date']}, and nothing in the data explains it: check tracking, "
+                     "creative or pricing there."),
+            "kind": "warning", "channel": b["channel"], "value": 0.0,
+        })
+    for name, ch in chans.items():
+        ad = ch.get("adstock") or {}
+        if ad.get("type") == "delayed" and ad.get("peak_lag", 0) >= 1:
+            unit = "weeks" if ad.get("per") == "week" else "days"
+            out.append({
+                "title": f"{name} works with a delay",
+                "text": (f"{name}'s effect peaks about {ad['peak_lag']:.0f} {unit} after the spend: judge a change "
+                         "in its budget only after that."),
+                "kind": "info", "channel": name, "value": 0.0,
+            })
 
     fit = artifact.get("fit") or {}
     if fit.get("r2") is not None:

@@ -75,3 +75,20 @@ def test_no_reallocation_insight_without_lift() -> None:
     plan = {"projection": {"lift_per_year": -10.0, "lift_per_year_low": -50.0, "lift_per_year_high": 20.0},
             "channels": []}
     assert all(i["title"] != "Same budget, more revenue" for i in model_insights(_artifact(), plan))
+
+
+def test_breaks_and_delayed_carryover_become_findings() -> None:
+    from core.mmm.fit import fit_mmm
+    from tests.core.mmm.structured_worlds import Channel, make
+
+    w = make([Channel("Video", 4000, 3.0, half=1.5, peak=2), Channel("Meta", 5000, 3.0, half=1.5, break_at=0.55,
+                                                                      break_ratio=0.6)],
+             freq="W", periods=200, seed=11, noise=0.02)
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None, kpi_form="additive")
+    titles = {i["title"]: i for i in model_insights(art)}
+    brk = [i for t, i in titles.items() if t.startswith("Meta changed around")]
+    assert len(brk) == 1 and "less revenue per dollar" in brk[0]["text"] and brk[0]["kind"] == "warning"
+    found = art["efficiency_breaks"][0]
+    assert f"{abs(found['ratio'] - 1):.0%}" in brk[0]["text"]
+    assert "Video works with a delay" in titles
+    assert f"{art['channels']['Video']['adstock']['peak_lag']:.0f} weeks" in titles["Video works with a delay"]["text"]

@@ -109,3 +109,39 @@ def test_no_break_is_reported_where_there_is_none() -> None:
                  seed=seed, noise=0.04)
         art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None)
         assert art["efficiency_breaks"] == [], art["efficiency_breaks"]
+
+
+def test_weekly_holidays_from_the_calendar() -> None:
+    """Weekly data: each holiday lands in its week; Black Friday week's spike is baseline, not media."""
+    hol = {"2023-11-24": 2.5, "2024-11-29": 2.5, "2025-11-28": 2.5, "2023-12-25": -0.6, "2024-12-25": -0.6}
+    w = make([Channel("Social", 5000, 2.0, half=1.0), Channel("Search", 4000, 2.5, half=1.0)], freq="W",
+             periods=156, seed=8, holidays=hol, noise=0.02)
+    art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country="US", kpi_form="additive")
+    none = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None, kpi_form="additive")
+    assert "factor:Black Friday" in art["baseline_terms"]
+    assert art["fit"]["mape"] < 0.7 * none["fit"]["mape"]
+    e_cal, e_none = _errs(art, w.truth), _errs(none, w.truth)
+    assert max(abs(v) for v in e_cal.values()) < 0.25, e_cal
+    assert np.mean(np.abs(list(e_cal.values()))) <= np.mean(np.abs(list(e_none.values()))) + 0.02
+
+
+def test_intervals_hold_the_truth_across_structures() -> None:
+    """Across worlds of several shapes (forms, carry-overs, granularities) the 90% ROAS intervals hold the truth
+    for at least 7 of 8 channels, and are not uselessly wide where the data see the channel (flighted spend)."""
+    worlds = [
+        make([Channel("A", 4000, 3.0, half=1.2), Channel("B", 3000, 2.0, half=0.8, decay=0.2)], seed=31),
+        make([Channel("A", 4000, 3.0, half=1.2, peak=2), Channel("B", 3000, 2.0)], freq="W", periods=156, seed=32),
+        make([Channel("A", 5000, 2.5, half=1.0), Channel("B", 3000, 3.0, half=1.5)], form="log", seed=33,
+             season=0.4),
+        make([Channel("A", 5000, 2.5, half=1.0), Channel("B", 3000, 3.0, half=1.5, flighted=False)], freq="W",
+             periods=170, form="log", seed=34, season=0.4, noise=0.05),
+    ]
+    covered, widths = 0, []
+    for w in worlds:
+        art = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=60, country=None)
+        for c, t in w.truth.items():
+            r = art["channels"][c]["roas"]
+            covered += int(r["low"] <= t <= r["high"])
+            widths.append((r["high"] - r["low"]) / t)
+    assert covered >= 7, covered
+    assert np.median(widths) < 1.5, widths
