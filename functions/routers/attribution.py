@@ -3,7 +3,8 @@
 Results are computed once per data version and parameter set and stored under
 ``result_key(ws, version, "attribution", <hash>.json)``; later requests (any process, warm or cold Lambda) read
 them. When a marketing mix model exists for the data version, each channel's share of the model's incremental
-revenue is returned beside the attribution credits (``mmm``), read fresh on every request.
+revenue is returned beside the attribution credits (``mmm``), from the model the process holds for the current data
+version (``Depends(get_model_if_fitted)``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.attribution import (
 )
 from functions.datasets import Dataset, NoDataset, current_version, result_key
 from functions.deps import get_dataset, get_store, get_workspace
+from functions.mmm_service import LoadedModel, get_model_if_fitted
 from functions.storage import KeyNotFound, Store
 
 router = APIRouter(tags=["attribution"])
@@ -45,15 +47,12 @@ def _params_hash(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def mmm_shares(store: Store, workspace: str, version: str | None) -> dict[str, float] | None:
+def mmm_shares(model: LoadedModel | None) -> dict[str, float] | None:
     """Each channel's share of the fitted MMM's incremental contribution, or None when no model exists."""
-    if version is None:
+    if model is None:
         return None
-    try:
-        model = store.read_json(result_key(workspace, version, "mmm", "model.json"))
-    except KeyNotFound:
-        return None
-    contrib = {c: max(float(v.get("contribution") or 0.0), 0.0) for c, v in model.get("channels", {}).items()}
+    channels = model.artifact.get("channels", {})
+    contrib = {c: max(float(v.get("contribution") or 0.0), 0.0) for c, v in channels.items()}
     total = sum(contrib.values())
     return {c: v / total for c, v in contrib.items()} if total > 0 else None
 
@@ -119,6 +118,7 @@ def attribution(
     ds: Dataset = Depends(get_dataset),
     store: Store = Depends(get_store),
     workspace: str = Depends(get_workspace),
+    model: LoadedModel | None = Depends(get_model_if_fitted),
 ) -> dict[str, Any]:
     """Credits per channel under each model for the dataset's journeys (404 when the dataset has none)."""
     if start_date and end_date and start_date > end_date:
@@ -148,7 +148,7 @@ def attribution(
                       end_date=str(end_date) if end_date else data_range["end_date"])
         store.write_json(key, result)
         result["cached"] = False
-    result["mmm"] = mmm_shares(store, workspace, ds.version)
+    result["mmm"] = mmm_shares(model)
     return result
 
 
@@ -165,6 +165,7 @@ async def attribution_upload(
     markov_order: int = Form(1, ge=1, le=4),
     store: Store = Depends(get_store),
     workspace: str = Depends(get_workspace),
+    model: LoadedModel | None = Depends(get_model_if_fitted),
 ) -> dict[str, Any]:
     """Attribute an uploaded journeys/paths CSV (nothing is added to the dataset); 422 lists every bad row."""
     data = await file.read()
@@ -197,5 +198,5 @@ async def attribution_upload(
         result["source"] = file.filename
         store.write_json(key, result)
         result["cached"] = False
-    result["mmm"] = mmm_shares(store, workspace, version)
+    result["mmm"] = mmm_shares(model)
     return result
