@@ -199,6 +199,7 @@ def fit_dataset(ds: Dataset, progress: Progress | None = None, **options: Any) -
 
     wide, channels, control_cols, factors = wide_from_dataset(ds)
     marketing = ds.table("marketing")
+    lift_tests = ds.table("lift_tests") if ds.has("lift_tests") else None
     artifact = fit_mmm(
         wide,
         date_col="date",
@@ -209,6 +210,7 @@ def fit_dataset(ds: Dataset, progress: Progress | None = None, **options: Any) -
         progress=progress,
         platform_revenue=_platform_revenue(marketing),
         fixed_cost_cols=sorted(detect_fixed_costs(marketing)) or None,
+        lift_tests=lift_tests,
         **options,
     )
     artifact["data_version"] = ds.version

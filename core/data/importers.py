@@ -243,6 +243,29 @@ def _campaigns(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataF
     return out.reset_index(drop=True)
 
 
+def _lift_tests(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.DataFrame | None:
+    cols = list(df.columns)
+    schema = SCHEMAS["lift_tests"]
+    check_unknown(cols, schema.columns, file, problems, "lift_tests")
+    if check_missing(cols, schema.required, file, problems, "lift_tests"):
+        return None
+    out = pd.DataFrame(index=df.index)
+    out["channel"] = parse_text(df, "channel", file, problems)
+    out["start_date"] = parse_dates(df, "start_date", file, problems)
+    out["end_date"] = parse_dates(df, "end_date", file, problems)
+    for r in row_numbers((out["end_date"] < out["start_date"]).to_numpy()):
+        problems.append(Problem(file, "end_date is before start_date", int(r), "end_date"))
+    out["spend_change"] = parse_numbers(df, "spend_change", file, problems, required=True, non_negative=False)
+    for r in row_numbers((out["spend_change"] == 0).to_numpy()):
+        problems.append(Problem(file, "spend_change is 0: a test must change the spend", int(r), "spend_change"))
+    out["lift"] = parse_numbers(df, "lift", file, problems, required=True, non_negative=False)
+    out["se"] = parse_numbers(df, "se", file, problems, required=True)
+    for r in row_numbers((out["se"] <= 0).to_numpy()):
+        problems.append(Problem(file, "se must be > 0 (the lift's standard error)", int(r), "se"))
+    out["name"] = parse_text(df, "name", file, problems, required=False) if "name" in cols else None
+    return out.reset_index(drop=True)
+
+
 def _journeys(df: pd.DataFrame, file: str, kind: str, problems: list[Problem]) -> pd.DataFrame | None:
     try:
         from core.attribution.journeys import validate_journeys, validate_paths
@@ -346,6 +369,10 @@ def build_dataset(files: list[tuple[str, pd.DataFrame]], options: ImportOptions 
             t = _campaigns(df, file, problems)
             if t is not None:
                 parts.setdefault("campaigns", []).append((file, t))
+        elif kind == "lift_tests":
+            t = _lift_tests(df, file, problems)
+            if t is not None:
+                parts.setdefault("lift_tests", []).append((file, t))
         else:
             t = _journeys(df, file, kind, problems)
             if t is not None:
@@ -358,13 +385,14 @@ def build_dataset(files: list[tuple[str, pd.DataFrame]], options: ImportOptions 
     granularity = "day"
     if "marketing" in tables:
         granularity = _check_calendar(tables, parts, problems, warnings)
-    if "campaigns" in tables and "marketing" in tables:
-        known = set(tables["marketing"]["channel"].dropna())
-        camp_file = parts["campaigns"][0][0]
-        for i, ch in enumerate(tables["campaigns"]["channel"]):
-            if isinstance(ch, str) and ch not in known:
-                problems.append(Problem(camp_file, f"channel {ch!r} has no marketing data (known: "
-                                        f"{', '.join(sorted(known))})", i + 2, "channel"))
+    for kind in ("campaigns", "lift_tests"):
+        if kind in tables and "marketing" in tables:
+            known = set(tables["marketing"]["channel"].dropna())
+            kind_file = parts[kind][0][0]
+            for i, ch in enumerate(tables[kind]["channel"]):
+                if isinstance(ch, str) and ch not in known:
+                    problems.append(Problem(kind_file, f"channel {ch!r} has no marketing data (known: "
+                                            f"{', '.join(sorted(known))})", i + 2, "channel"))
     if problems:
         raise ImportRejected(problems)
 

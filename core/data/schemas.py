@@ -9,6 +9,8 @@ Every import ends in these tables (any subset; ``marketing`` required):
 * ``campaigns`` — campaign metadata per channel.
 * ``controls`` — one row per date with numeric control variables (price index, competitor activity, ...).
 * ``journeys`` — touch-level customer journeys for multi-touch attribution.
+* ``lift_tests`` — experiments: a channel's spend changed by a known amount per day over a window, and the
+  incremental revenue measured with its standard error; they calibrate the marketing mix model.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ SCHEMAS: dict[str, TableSchema] = {
         ("campaign_id", "campaign_name", "campaign_type", "end_date", "daily_budget", "target_audience",
          "creative_type"),
         key=("campaign_id",), numeric=("daily_budget",), dates=("start_date", "end_date")),
+    "lift_tests": TableSchema(
+        "lift_tests", ("channel", "start_date", "end_date", "spend_change", "lift", "se"), ("name",),
+        numeric=("spend_change", "lift", "se"), dates=("start_date", "end_date")),
 }
 
 KIND_DESCRIPTIONS = {
@@ -71,6 +76,7 @@ KIND_DESCRIPTIONS = {
     "kpis": "daily or weekly KPIs (date, revenue, optional orders/new_customers)",
     "external_factors": "external factors (date, factor_type, factor_name, impact_multiplier, description)",
     "campaigns": "campaigns (campaign_id, channel, campaign_name, campaign_type, start_date, end_date, ...)",
+    "lift_tests": "lift tests (channel, start, end, spend_change per day, lift, se)",  # start/end: date aliases
     "journeys": "customer journeys (journey_id, timestamp, channel, converted, revenue)",
     "paths": "aggregated journey paths (path, conversions, revenue)",
     "wide": "wide format (date, revenue, one spend column per channel, optional controls)",
@@ -175,6 +181,8 @@ class ImportRejected(ValueError):
 def detect_kind(columns: list[str]) -> str | None:
     """What a file holds, judged by its normalised column names (None when it is not recognisable)."""
     cols = set(columns)
+    if {"channel", "spend_change", "lift"} <= cols:
+        return "lift_tests"
     if {"journey_id", "timestamp", "channel"} <= cols:
         return "journeys"
     if {"path", "conversions"} <= cols:

@@ -18,6 +18,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize, nnls
 
 from core.mmm.adstock import carryover, delayed_adstock_grad
+from core.mmm.lift import LiftTests
 from core.mmm.saturation import hill, hill_grad
 
 __all__ = ["Bounds", "Problem", "RoasPrior", "Solution", "fit_problem"]
@@ -78,12 +79,16 @@ class Problem:
                  scale: np.ndarray, w: np.ndarray | None = None, ridge: float = 1.0,
                  sigma2: float | None = None, segments: tuple[np.ndarray, np.ndarray] | None = None,
                  mult: np.ndarray | None = None, stages: np.ndarray | None = None,
-                 roas_prior: RoasPrior | None = None) -> None:
+                 roas_prior: RoasPrior | None = None, lift: LiftTests | None = None,
+                 lift_value: np.ndarray | None = None) -> None:
         """``segments`` = (column → channel index (K,), masks (n, K)): a channel whose efficiency changes at a known
         date (e.g. a platform's privacy change) gets one β per period of constant efficiency, sharing its θ.
         ``mult`` (n,) scales every channel's effect per period (media effects that grow with seasonal demand).
         ``stages`` (C,) chooses each channel's carry-over (1 geometric, k > 1 delayed peak); ``roas_prior`` shrinks
-        every channel's ROAS toward a common value (a Gaussian prior, so the inner problem stays quadratic)."""
+        every channel's ROAS toward a common value (a Gaussian prior, so the inner problem stays quadratic).
+        ``lift`` adds one Gaussian likelihood term per lift test on the predicted lift over its window, which is
+        linear in the tested channel's β; ``lift_value`` (n,) is what a unit of feature is worth per period there (1
+        for an additive KPI, the KPI level for a log KPI)."""
         self.n, self.C = x.shape
         self.stages = np.ones(self.C, int) if stages is None else np.asarray(stages, int)
         if segments is None:
@@ -113,6 +118,17 @@ class Problem:
         self.n_eff = max(self.w.sum(), 1.0)
         self.roas_prior = roas_prior if (roas_prior is not None and sigma2 is not None
                                          and roas_prior.mean > 0) else None
+        self.lift = lift if (lift is not None and sigma2 is not None) else None
+        if self.lift is not None:
+            v = np.ones(self.n) if lift_value is None else np.asarray(lift_value, float)
+            self._lt_v = v * self.ys_unit
+            cols = []
+            for k, c in enumerate(self.lift.channel):  # the channel's efficiency segment that covers the test most
+                ks = np.flatnonzero(self.seg_ch == c)
+                cols.append(int(ks[np.argmax([(self.seg_mask[:, j] * self.lift.mask[k]).sum() for j in ks])]))
+            self._lt_col = np.array(cols, int)
+            self._lt_L = self.lift.measured()
+            self._lt_prec = 1.0 / self.lift.se**2
         if self.roas_prior is not None:
             rp = self.roas_prior
             v = np.ones(self.n) if rp.value is None else np.asarray(rp.value, float)
@@ -147,6 +163,31 @@ class Problem:
         dH[:, :, 2] = self.dm * hs * shape
         return self.dm * h, dH
 
+    def lift_features(self, theta: np.ndarray, grad: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per lift test, G_k: the predicted lift per unit of (unit-scale) β — the change of the channel's feature over
+        the window when its spend moves as in the test, valued per period — and, with ``grad``, dG_k/dθ (T, 3)."""
+        lt = self.lift
+        T = len(lt.channel)
+        G = np.empty(T)
+        dG = np.empty((T, 3)) if grad else None
+        dm = self.dm[:, 0]
+        for k, c in enumerate(lt.channel):
+            d, lh, ls = theta[c]
+            half, shape = np.exp(lh) * self.scale[c], np.exp(ls)
+            w = self._lt_v * lt.mask[k] * self.seg_mask[:, self._lt_col[k]] * dm
+            if grad:
+                A1, dA1 = delayed_adstock_grad(self.x[:, c], d, self.stages[c])
+                A2, dA2 = delayed_adstock_grad(lt.x_alt[k], d, self.stages[c])
+                h1, hx1, hh1, hs1 = hill_grad(A1, half, shape)
+                h2, hx2, hh2, hs2 = hill_grad(A2, half, shape)
+                dG[k] = [w @ (hx2 * dA2 - hx1 * dA1), w @ (hh2 - hh1) * half, w @ (hs2 - hs1) * shape]
+            else:
+                h1 = hill(carryover(self.x[:, c], d, self.stages[c]), half, shape)
+                h2 = hill(carryover(lt.x_alt[k], d, self.stages[c]), half, shape)
+            G[k] = w @ (h2 - h1)
+        return G, dG
+
     def expand(self, H: np.ndarray) -> np.ndarray:
         """Channel features (n, C) → media columns (n, K), one per channel segment."""
         if self.plain:
@@ -167,7 +208,7 @@ class Problem:
         g[:, 2] = k * theta[:, 2] / LOG_SHAPE_PRIOR_SD**2
         return float(v), g
 
-    def solve_linear(self, H: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    def solve_linear(self, H: np.ndarray, G: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """β ≥ 0 and γ for fixed (segment-expanded) features; returns (β unit-scale, γ unit-scale, penalised SSE)."""
         Hw = H * self.sw[:, None]
         BtH = self.Bw.T @ Hw
@@ -180,6 +221,11 @@ class Problem:
             lam = self.sigma2 * self._rp_prec * S**2
             Q = Q + np.diag(lam)
             b = b + self.sigma2 * self._rp_prec * S * self._rp_mean
+        if self.lift is not None and G is not None:  # σ²·(L_k − β_j·G_k)²/se_k² per lift test
+            Q = Q.copy()
+            b = b.copy()
+            np.add.at(Q, (self._lt_col, self._lt_col), self.sigma2 * self._lt_prec * G**2)
+            np.add.at(b, self._lt_col, self.sigma2 * self._lt_prec * G * self._lt_L)
         beta = _nnls_quadratic(Q, b)
         sse = self.c0 - 2 * b @ beta + beta @ Q @ beta
         gamma = self.Ky - KBtH @ beta
@@ -205,7 +251,8 @@ class Problem:
         theta = z.reshape(self.C, 3)
         H, dH = self.features(theta, grad=True)
         Hs = self.expand(H)
-        beta, gamma, sse = self.solve_linear(Hs)
+        G, dG = self.lift_features(theta, grad=True) if self.lift is not None else (None, None)
+        beta, gamma, sse = self.solve_linear(Hs, G)
         e = self.sw * (self.y - self.B @ gamma - Hs @ beta)  # weighted residual
         if self.plain:
             g = -2.0 * ((e * self.sw) @ dH.reshape(self.n, -1)).reshape(self.C, 3) * beta[:, None]
@@ -217,12 +264,17 @@ class Problem:
         pv, pg = self._prior(theta)
         if self.roas_prior is not None:
             g = g + self._roas_prior_grad(beta, Hs, dH)
+        if self.lift is not None:
+            bj = beta[self._lt_col]
+            coef = 2.0 * self.sigma2 * self._lt_prec * (bj * G - self._lt_L) * bj
+            np.add.at(g, self.lift.channel, coef[:, None] * dG)
         return (sse + pv) / self.n_eff, ((g + pg) / self.n_eff).ravel()
 
     def solution(self, z: np.ndarray) -> Solution:
         theta = z.reshape(self.C, 3).copy()
         H, _ = self.features(theta)
-        beta, gamma, sse = self.solve_linear(self.expand(H))
+        G = self.lift_features(theta)[0] if self.lift is not None else None
+        beta, gamma, sse = self.solve_linear(self.expand(H), G)
         pv, _ = self._prior(theta)
         return Solution(theta, beta * self.ys_unit, gamma / self.Bsd * self.ys_unit, (sse + pv) / self.n_eff)
 

@@ -25,6 +25,7 @@ from core.mmm.bootstrap import bootstrap
 from core.mmm.calendar import DEFAULT_COUNTRY, calendar_events
 from core.mmm.design import Prepared, baseline_design, demand_index, prepare
 from core.mmm.estimate import Bounds, RoasPrior, Solution, fit_problem, random_starts
+from core.mmm.lift import LiftTests, prepare_lift_tests
 from core.mmm.report import Fitted, build_artifact
 from core.mmm.select import choose_stages, for_origin, rescue_zero_channels, rolling_origin_error
 from core.mmm.spec import Spec, predict
@@ -123,7 +124,7 @@ def fit_mmm(df: pd.DataFrame, date_col: str = "date", kpi_col: str = "revenue", 
             progress: Callable[[float, str], None] | None = None,
             platform_revenue: Mapping[str, float] | None = None,
             fixed_cost_cols: list[str] | None = None, n_starts: int = 4, kpi_form: str = "auto",
-            country: str | None = DEFAULT_COUNTRY) -> dict[str, Any]:
+            country: str | None = DEFAULT_COUNTRY, lift_tests: pd.DataFrame | None = None) -> dict[str, Any]:
     """Fit the MMM on a wide table (one row per day or week) and return the artifact (see module docs).
 
     ``spend_cols`` defaults to every numeric column other than the KPI and controls. ``holdout_days`` (default 56,
@@ -131,13 +132,15 @@ def fit_mmm(df: pd.DataFrame, date_col: str = "date", kpi_col: str = "revenue", 
     ``platform_revenue`` (channel → platform-reported revenue total) defaults to ``df.attrs["platform_revenue"]``.
     ``kpi_form``: "additive", "log" (multiplicative business) or "auto" (chosen by rolling-origin validation).
     ``country``: whose public holidays enter the baseline when ``external_factors`` names no events (None: none).
+    ``lift_tests``: measured lifts (``core.mmm.lift``: channel, start, end, spend_change, lift, se) that calibrate
+    the tested channels' response.
     """
     if kpi_form not in KPI_FORMS:
         raise ValueError(f"kpi_form must be one of {', '.join(KPI_FORMS)} (got {kpi_form!r})")
     # Small matrices: BLAS threads only add contention (measured 15x slower on a busy 2-core machine).
     with threadpool_limits(limits=1):
         fitted = _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed, n_boot, holdout_days,
-                      target_roas, progress, fixed_cost_cols, n_starts, kpi_form, country)
+                      target_roas, progress, fixed_cost_cols, n_starts, kpi_form, country, lift_tests)
         pr = dict(platform_revenue if platform_revenue is not None else df.attrs.get("platform_revenue", {}) or {})
         art = build_artifact(fitted, kpi_col, target_roas, seed, pr)
         (progress or (lambda f, m: None))(1.0, "done")
@@ -145,8 +148,8 @@ def fit_mmm(df: pd.DataFrame, date_col: str = "date", kpi_col: str = "revenue", 
 
 
 def _spec(form: str, prep: Prepared, x: np.ndarray, scale: np.ndarray, seg: tuple[np.ndarray, np.ndarray],
-          ef_base: pd.DataFrame | None, bounds: Bounds, rng: np.random.Generator, n_starts: int
-          ) -> tuple[Spec, Solution]:
+          ef_base: pd.DataFrame | None, bounds: Bounds, rng: np.random.Generator, n_starts: int,
+          lift: LiftTests | None = None) -> tuple[Spec, Solution]:
     """Build one KPI form's structure (noise level, weights, demand elasticity, ROAS prior) and its point fit."""
     n, C = x.shape
     additive = form == "additive"
@@ -166,6 +169,8 @@ def _spec(form: str, prep: Prepared, x: np.ndarray, scale: np.ndarray, seg: tupl
         spec = _demand(spec, prep, ef_base, first, bounds)
     else:
         spec = spec.with_(sigma2=sigma2, smear=float(np.mean(np.exp(y_m - np.log(pred.fitted)))))
+    if lift is not None:
+        spec = spec.with_(lift=lift, lift_value=None if additive else pred.fitted)
     seg_ch, seg_mask = seg
     col_spend = (seg_mask * prep.spend[:, seg_ch]).sum(axis=0)
     pooled = float(pred.contrib.sum() / max(prep.spend.sum(), 1e-12))
@@ -209,7 +214,7 @@ def _demand(spec: Spec, prep: Prepared, ef_base: pd.DataFrame | None, first: Sol
 
 
 def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed, n_boot, holdout_days,  # noqa: C901
-         target_roas, progress, fixed_cost_cols, n_starts, kpi_form, country) -> Fitted:
+         target_roas, progress, fixed_cost_cols, n_starts, kpi_form, country, lift_tests) -> Fitted:
     t0 = time.perf_counter()
     if target_roas <= 0:
         raise ValueError(f"target_roas must be > 0 (got {target_roas})")
@@ -245,8 +250,11 @@ def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed
     if "log" in forms and (prep.y <= 0).any():
         raise ValueError(f"kpi_form 'log' needs a positive KPI; column {kpi_col!r} has zero or negative values")
 
+    lift = None
+    if lift_tests is not None and len(lift_tests):
+        lift = prepare_lift_tests(lift_tests, prep.dates, prep.days, prep.channels, x)
     report(0.02, "fitting")
-    fits = {f: _spec(f, prep, x, scale, seg, ef_base, bounds, rng, n_starts) for f in forms}
+    fits = {f: _spec(f, prep, x, scale, seg, ef_base, bounds, rng, n_starts, lift) for f in forms}
     cv: dict[str, float | None] = {}
     if len(fits) > 1:
         report(0.12, "choosing the model form")
@@ -280,10 +288,15 @@ def _fit(df, date_col, kpi_col, spend_cols, control_cols, external_factors, seed
     n_par = spec.B.shape[1] + 4 * C
     resid = (spec.y - fit0) * np.sqrt(n / max(n - n_par, 1))
     shifts = np.random.default_rng(seed + 5).standard_normal((max(n_boot, 1), len(sol.beta)))
+    lift_shifts = np.random.default_rng(seed + 6).standard_normal((max(n_boot, 1), 0 if lift is None else
+                                                                      len(lift.lift)))
 
     def replicate_problem(yy: np.ndarray, w: np.ndarray, b: int | None):
-        """A replicate's problem: its data and weights, and (perturbed prior) its own draw of the prior's mean."""
-        return spec.problem(w, yy, prior_shift=shifts[b] if b is not None and PRIOR_PERTURB else None)
+        """A replicate's problem: its data and weights, and (perturbed prior) its own draws of the prior's mean
+        and of the measured lifts within their standard errors."""
+        if b is None or not PRIOR_PERTURB:
+            return spec.problem(w, yy)
+        return spec.problem(w, yy, prior_shift=shifts[b], lift_shift=lift_shifts[b] if lift is not None else None)
 
     def tick(b: int) -> None:
         if (b + 1) % step == 0:

@@ -79,6 +79,28 @@ def curve_params(spec: Spec, sols: list, preds: list[Prediction]) -> tuple[np.nd
     return tuple(np.column_stack([o[i] for o in out]) for i in range(3))
 
 
+def _lift_report(spec: Spec, sol: Solution, draws: list[Solution], channels: list[str]) -> list[dict[str, Any]]:
+    """Each lift test beside the calibrated model's own prediction of it (with a 90% interval from the draws)."""
+    if spec.lift is None:
+        return []
+    prob = spec.problem()
+
+    def predicted(s: Solution) -> np.ndarray:
+        G, _ = prob.lift_features(s.theta)
+        return s.beta[prob._lt_col] / prob.ys_unit * G
+
+    point = predicted(sol)
+    dp = np.array([predicted(d) for d in draws]) if draws else np.zeros((0, len(point)))
+    lt = spec.lift
+    out = []
+    for k, c in enumerate(lt.channel):
+        lo, hi = interval(dp[:, k], float(point[k])) if len(dp) else (float(point[k]), float(point[k]))
+        out.append({"channel": channels[int(c)], "start": lt.windows[k][0], "end": lt.windows[k][1],
+                    "spend_change_per_day": float(lt.spend_change[k]), "lift": float(lt.lift[k]),
+                    "se": float(lt.se[k]), "predicted": float(point[k]), "predicted_interval": [lo, hi]})
+    return out
+
+
 def build_artifact(f: Fitted, kpi_col: str, target_roas: float, seed: int,  # noqa: C901
                    platform_revenue: dict[str, float]) -> dict[str, Any]:
     """The JSON-serialisable artifact of a fit."""
@@ -169,6 +191,10 @@ def build_artifact(f: Fitted, kpi_col: str, target_roas: float, seed: int,  # no
         notes.append(f"{name}: its effect builds up and peaks about {a['peak_lag']:.1f} {prep.granularity}s after "
                      "the spend (a delayed carry-over fits clearly better than an immediate one)")
     findings = efficiency_breaks(spec, sol, prep)
+    lift_rows = _lift_report(spec, sol, draws, prep.channels)
+    for r in lift_rows:
+        notes.append(f"{r['channel']}: a lift test ({r['start']} to {r['end']}) measured {r['lift']:,.0f} ± "
+                     f"{r['se']:,.0f}; the calibrated model predicts {r['predicted']:,.0f} for it")
     for b in findings:
         notes.append(b["sentence"])
     fitted = pred.fitted
@@ -192,6 +218,7 @@ def build_artifact(f: Fitted, kpi_col: str, target_roas: float, seed: int,  # no
                           "media_multiplier": (np.ones(n) if spec.mult is None else spec.mult).tolist()},
         "media_demand_elasticity": float(spec.demand_g),
         "efficiency_breaks": findings,
+        "lift_tests": lift_rows,
         "fit": {"r2": r2, "mape": _mape(y, fitted), "mape_holdout": f.mape_holdout,
                 "holdout_periods": int(f.holdout_periods), "n_boot": int(D),
                 "seconds": round(time.perf_counter() - f.started, 3)},

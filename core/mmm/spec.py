@@ -20,6 +20,7 @@ import numpy as np
 
 from core.mmm.adstock import carryover
 from core.mmm.estimate import Problem, RoasPrior, Solution
+from core.mmm.lift import LiftTests
 from core.mmm.saturation import hill
 
 __all__ = ["Spec", "Prediction", "media_features", "predict"]
@@ -46,24 +47,30 @@ class Spec:
     sigma2: float | None = None
     roas_prior: RoasPrior | None = None
     smear: float = 1.0  # log form: mean of exp(residual), so exp(fit) is unbiased for the KPI
+    lift: LiftTests | None = None  # lift tests as likelihood terms (``core.mmm.lift``)
+    lift_value: np.ndarray | None = None  # per-period worth of a unit of feature for them (log form: KPI level)
     demand_g: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     def problem(self, w: np.ndarray | None = None, y: np.ndarray | None = None, prior: bool = True,
-                prior_shift: np.ndarray | None = None) -> Problem:
+                prior_shift: np.ndarray | None = None, lift_shift: np.ndarray | None = None) -> Problem:
         """The estimation problem for this structure, with optional observation weights and KPI replacement.
 
         ``prior_shift`` moves each column's ROAS prior mean by that many prior sds: drawn afresh for every
         bootstrap replicate, it makes the replicates sample the prior's uncertainty as well as the data's (for a
-        linear-Gaussian model, perturbing data and prior mean this way gives exact posterior draws)."""
+        linear-Gaussian model, perturbing data and prior mean this way gives exact posterior draws). ``lift_shift``
+        moves each measured lift by that many standard errors, for the same reason."""
         if self.w_h is not None:
             w = self.w_h if w is None else w * self.w_h
         rp = self.roas_prior if prior else None
         if rp is not None and prior_shift is not None:
             rp = replace(rp, shift=prior_shift)
+        lift = self.lift
+        if lift is not None and lift_shift is not None:
+            lift = replace(lift, shift=lift_shift)
         return Problem(self.y if y is None else y, self.B, self.pen, self.x, self.days, self.scale, w=w,
                        sigma2=self.sigma2 if prior else None, segments=self.seg, mult=self.mult,
-                       stages=self.stages, roas_prior=rp)
+                       stages=self.stages, roas_prior=rp, lift=lift, lift_value=self.lift_value)
 
     def with_(self, **kw) -> Spec:
         """A copy with some fields replaced."""

@@ -1,7 +1,7 @@
 """``growthlens mmm``: fit a marketing mix model from a CSV and plan a budget from a fitted model file.
 
     growthlens mmm fit DATA.csv --date-col date --kpi-col revenue --spend-cols google,meta,tiktok \\
-        [--control-cols price] [--factors external_factors.csv] --out model.json
+        [--control-cols price] [--factors external_factors.csv] [--lift-tests lift_tests.csv] --out model.json
     growthlens mmm optimize model.json [--daily-budget 15000] [--max-change 0.3] [--min google=2000] \\
         [--max tiktok=6000] [--lock email] [--goal max_revenue] --out plan.json
 """
@@ -56,6 +56,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if len(bad):
         raise ValueError(f"{args.data}: row {int(bad[0]) + 2}, column {args.date_col}: not a date")
     factors = _read_csv(args.factors, "external factors") if args.factors else None
+    lift_tests = _read_csv(args.lift_tests, "lift tests") if args.lift_tests else None
     from core.mmm.fit import fit_mmm
 
     def progress(frac: float, message: str = "") -> None:
@@ -64,7 +65,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     art = fit_mmm(df, date_col=args.date_col, kpi_col=args.kpi_col, spend_cols=spend, control_cols=controls or None,
                   external_factors=factors, seed=args.seed, n_boot=args.n_boot, progress=progress,
-                  kpi_form=args.kpi_form, country=None if args.country.lower() == "none" else args.country)
+                  kpi_form=args.kpi_form, country=None if args.country.lower() == "none" else args.country,
+                  lift_tests=lift_tests)
     if not args.quiet:
         print(file=sys.stderr)
     _write_json(args.out, art)
@@ -134,6 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--spend-cols", required=True, help="comma-separated spend columns (one per channel)")
     f.add_argument("--control-cols", default=None, help="comma-separated control columns (price, promotions, ...)")
     f.add_argument("--factors", default=None, help="external_factors.csv (holidays, events)")
+    f.add_argument("--lift-tests", default=None,
+                   help="lift tests CSV (channel, start, end, spend_change per day, lift, se) that calibrate the fit")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--n-boot", type=int, default=200, help="bootstrap refits for the 90%% intervals")
     f.add_argument("--kpi-form", choices=("auto", "additive", "log"), default="auto",

@@ -111,3 +111,31 @@ def test_start_model_uses_the_model_service(monkeypatch, tmp_path):
     assert data_router.start_model(LocalStore(tmp_path), "w1") == "abc" and calls == ["w1"]
     monkeypatch.setattr(service, "ensure_model", lambda store, ws: None)
     assert data_router.start_model(LocalStore(tmp_path), "w1") is None
+
+
+def test_lift_tests_import_and_calibrate_the_fit(env):
+    """A lift-test file rides with the import; the fit of that data version reads it and reports the test beside
+    the model's own prediction of it. A bad lift-test row rejects the import and stores nothing."""
+    from functions.datasets import load_dataset
+    from functions.mmm_service import fit_dataset
+    from tests.core.mmm.structured_worlds import Channel, make
+
+    client, store, _ = env
+    w = make([Channel("Brand", 6000, 2.0, half=1.5, flighted=False, vol=0.04), Channel("Search", 4000, 2.5)],
+             periods=400, seed=5)
+    long = w.data.melt(id_vars=["date", "revenue"], value_vars=w.spend_cols, var_name="channel", value_name="spend")
+    marketing = long[["date", "channel", "spend"]].to_csv(index=False)
+    kpis = w.data[["date", "revenue"]].to_csv(index=False)
+    tests = "channel,start,end,spend_change,lift,se\nBrand,2023-06-05,2023-07-02,-6000,-150000,15000\n"
+    bad = "channel,start,end,spend_change,lift,se\nBrand,2023-06-05,2023-07-02,-6000,-150000,-1\n"
+    files = [("files", ("marketing.csv", marketing, "text/csv")), ("files", ("kpis.csv", kpis, "text/csv"))]
+    r = client.post("/api/data/import", files=[*files, ("files", ("lift.csv", bad, "text/csv"))])
+    assert r.status_code == 422 and "se must be > 0" in r.text and "lift.csv" in r.text
+    assert store.list("") == []  # nothing stored
+    r = client.post("/api/data/import", files=[*files, ("files", ("lift.csv", tests, "text/csv"))])
+    assert r.status_code == 200, r.text
+    assert r.json()["tables"]["lift_tests"] == 1
+    art = fit_dataset(load_dataset(store, "default"), n_boot=0)
+    row = art["lift_tests"][0]
+    assert row["channel"] == "Brand" and row["lift"] == -150000 and row["start"] == "2023-06-05"
+    assert row["predicted"] < 0

@@ -92,6 +92,16 @@ def test_fit_then_optimize(tmp_path, capsys) -> None:
     rc = main(["mmm", "fit", str(data), "--date-col", "day", "--kpi-col", "sales", "--spend-cols", "search,social",
                "--n-boot", "0", "--quiet", "--country", "XX", "--out", str(other)])
     assert rc == 2 and "unknown country 'XX'" in capsys.readouterr().err
+    lift = tmp_path / "lift.csv"
+    lift.write_text("channel,start,end,spend_change,lift,se\nsearch,2025-03-03,2025-03-30,-3000,-80000,8000\n")
+    rc = main(["mmm", "fit", str(data), "--date-col", "day", "--kpi-col", "sales", "--spend-cols", "search,social",
+               "--n-boot", "0", "--quiet", "--lift-tests", str(lift), "--out", str(other)])
+    assert rc == 0, capsys.readouterr().err
+    assert [r["channel"] for r in json.loads(other.read_text())["lift_tests"]] == ["search"]
+    lift.write_text("channel,start,end,spend_change,lift,se\ntv,2025-03-03,2025-03-30,-3000,-80000,8000\n")
+    rc = main(["mmm", "fit", str(data), "--date-col", "day", "--kpi-col", "sales", "--spend-cols", "search,social",
+               "--n-boot", "0", "--quiet", "--lift-tests", str(lift), "--out", str(other)])
+    assert rc == 2 and "lift_tests row 1, column channel: 'tv'" in capsys.readouterr().err
 
 
 def test_fit_bad_columns(tmp_path, capsys) -> None:

@@ -220,3 +220,19 @@ def test_techstyle_round_trip(tmp_path):
     pd.testing.assert_series_equal(r.tables["kpis"]["revenue"], data.kpis["revenue"], check_names=False)
     assert r.tables["marketing"]["spend"].sum() == pytest.approx(data.marketing["spend"].sum())
     assert len(r.tables["campaigns"]) == len(data.campaigns)
+
+
+def test_lift_tests_are_recognised_and_every_bad_row_listed():
+    good = "channel,start,end,spend_change,lift,se\nGoogle Ads,2025-01-02,2025-01-08,-100,-2500,400\n"
+    res = build_dataset(_frames(m=_long(), k=_kpis(), lt=good))
+    t = res.tables["lift_tests"]
+    assert detect_kind(["channel", "start", "end", "spend_change", "lift", "se"]) == "lift_tests"
+    assert list(t["channel"]) == ["Google Ads"] and t["spend_change"].iloc[0] == -100 and t["se"].iloc[0] == 400
+    bad = ("channel,start,end,spend_change,lift,se\nRadio,2025-01-02,2025-01-08,50,900,100\n"
+           "Meta Ads,2025-01-08,2025-01-02,50,900,100\nMeta Ads,2025-01-02,2025-01-08,0,900,100\n"
+           "Meta Ads,2025-01-02,2025-01-08,50,900,0\n")
+    probs = _reject(_frames(m=_long(), k=_kpis(), lt=bad))
+    assert _has(probs, "lt.csv", 2, "channel", "channel 'Radio' has no marketing data")
+    assert _has(probs, "lt.csv", 3, "end_date", "end_date is before start_date")
+    assert _has(probs, "lt.csv", 4, "spend_change", "a test must change the spend")
+    assert _has(probs, "lt.csv", 5, "se", "se must be > 0")

@@ -20,6 +20,7 @@ class Channel:
     flighted: bool = True
     break_at: float | None = None  # fraction of the history where efficiency changes
     break_ratio: float = 1.0
+    vol: float = 0.3  # sd of log spend from period to period (small: an always-on channel the data barely see)
 
 
 @dataclass
@@ -28,6 +29,7 @@ class World:
     spend_cols: list[str]
     truth: dict[str, float]  # removal ROAS per channel
     expected: np.ndarray
+    response: object = None  # spend dict → noise-free KPI per period (for lift tests and plans)
 
 
 def _kernel(ch: Channel, n_lags: int) -> np.ndarray:
@@ -60,7 +62,7 @@ def make(channels: list[Channel], *, freq: str = "D", periods: int = 730, form: 
     base = base * (1 + lift)
     spend = {}
     for ch in channels:
-        x = ch.mean * days * np.exp(rng.normal(0, 0.3, n))
+        x = ch.mean * days * np.exp(rng.normal(0, ch.vol, n))
         if ch.flighted:
             on = np.repeat(rng.random(n // 4 + 1) < 0.6, 4)[:n]
             x = x * on / 0.6
@@ -88,4 +90,4 @@ def make(channels: list[Channel], *, freq: str = "D", periods: int = 730, form: 
         truth[ch.name] = float((y0 - expected(off)).sum() / spend[ch.name].sum())
     y = y0 * np.exp(rng.normal(0, noise, n))
     df = pd.DataFrame({"date": dates, "revenue": y, **spend})
-    return World(df, [c.name for c in channels], truth, y0)
+    return World(df, [c.name for c in channels], truth, y0, expected)

@@ -145,3 +145,56 @@ def test_intervals_hold_the_truth_across_structures() -> None:
             widths.append((r["high"] - r["low"]) / t)
     assert covered >= 7, covered
     assert np.median(widths) < 1.5, widths
+
+
+def _lift_test(w, channel: str, start: str, days: int, change: float, rel_se: float = 0.1) -> pd.DataFrame:
+    """The true lift of raising ``channel``'s daily spend by ``change`` for ``days`` days, measured with noise."""
+    spend = {c: w.data[c].to_numpy(float) for c in w.spend_cols}
+    i = int(np.searchsorted(w.data["date"].values, np.datetime64(start)))
+    alt = dict(spend)
+    alt[channel] = spend[channel].copy()
+    alt[channel][i:i + days] += change
+    lift = float((w.response(alt) - w.response(spend))[i:i + days].sum())
+    return pd.DataFrame({"channel": [channel], "start": [start],
+                         "end": [str((pd.Timestamp(start) + pd.Timedelta(days=days - 1)).date())],
+                         "spend_change": [change], "lift": [lift], "se": [rel_se * abs(lift)]})
+
+
+def test_a_lift_test_pulls_an_unidentified_channel_toward_the_truth() -> None:
+    """An always-on channel whose spend barely moves is confounded with the baseline (wide interval, point off).
+    One four-week holdout (its spend switched off) calibrates it: ROAS within 10% and a narrow interval around the
+    truth. A test that raises its spend by half measures its marginal return, not its average: it still moves the
+    ROAS toward the truth and narrows the interval."""
+    w = make([Channel("Brand", 6000, 2.0, half=1.5, flighted=False, vol=0.04, decay=0.5),
+              Channel("Search", 4000, 2.5, half=1.0)], periods=730, seed=41, noise=0.05)
+    t = w.truth["Brand"]
+    base = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=60, country=None, kpi_form="additive")
+    r0 = base["channels"]["Brand"]["roas"]
+    assert abs(r0["mean"] / t - 1) > 0.3 and r0["high"] - r0["low"] > 2 * t  # the data alone cannot tell
+    for change, within, narrower in ((-6000.0, 0.1, 0.3), (3000.0, 0.4, 0.8)):
+        tests = _lift_test(w, "Brand", "2024-03-04", 28, change)
+        cal = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=60, country=None, kpi_form="additive",
+                      lift_tests=tests)
+        r1 = cal["channels"]["Brand"]["roas"]
+        assert abs(r1["mean"] / t - 1) < min(within, abs(r0["mean"] / t - 1)), (change, r0, r1, t)
+        assert r1["low"] <= t <= r1["high"], (change, r1, t)
+        assert r1["high"] - r1["low"] < narrower * (r0["high"] - r0["low"]), (change, r0, r1)
+        row = cal["lift_tests"][0]
+        assert row["channel"] == "Brand" and row["predicted"] == pytest.approx(row["lift"], rel=0.1)
+        assert row["predicted_interval"][0] <= row["lift"] <= row["predicted_interval"][1]
+    assert any("a lift test (2024-03-04 to 2024-03-31)" in n for n in cal["notes"])
+
+
+@pytest.mark.parametrize("bad,match", [
+    ({"channel": "TV"}, "column channel: 'TV' is not a channel"),
+    ({"se": 0.0}, "column se: the standard error must be > 0"),
+    ({"start": "2031-01-01", "end": "2031-02-01"}, "outside the data"),
+    ({"end": "2023-01-01", "start": "2023-02-01"}, "is before start"),
+    ({"spend_change": 0.0}, "a test must change the spend"),
+])
+def test_bad_lift_tests_are_refused_with_row_and_column(bad: dict, match: str) -> None:
+    w = make([Channel("Brand", 6000, 2.0), Channel("Search", 4000, 2.5)], periods=400, seed=3)
+    row = {"channel": "Brand", "start": "2023-03-01", "end": "2023-03-28", "spend_change": 1000.0, "lift": 5e4,
+           "se": 5e3, **bad}
+    with pytest.raises(ValueError, match=f"lift_tests row 1.*{match}"):
+        fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=0, country=None, lift_tests=pd.DataFrame([row]))
