@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import minimize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,14 +114,56 @@ def _apply(settings: list[str]) -> None:
         setattr(importlib.import_module(mod), attr, ast.literal_eval(value))
 
 
-def evaluate(seed: int, n_boot: int, calendar: bool = True) -> dict:
-    """Fit one world and score ROAS, intervals and plans against its truth."""
+LIFT_REL_SE = 0.15  # standard error of a simulated holdout, relative to its true lift
+
+
+def holdout_test(w: World, art: dict, seed: int) -> tuple[pd.DataFrame, str]:
+    """The experiment a user would run next: a four-week holdout of the channel whose ROAS interval is widest
+    (relative to its estimate), ending eight weeks before the data end, read out four weeks after it (so the
+    carry-over counts) with a 15% standard error."""
+    import pandas as pd
+
+    def rel_width(c: str) -> float:
+        r = art["channels"][c]["roas"]
+        return (r["high"] - r["low"]) / max(r["mean"], 1e-9 * max(r["high"], 1e-9))
+
+    channel = max(w.spend_cols, key=rel_width)
+    days = 7 if w.granularity == "week" else 1
+    h = int(round(28 / days))
+    end = len(w.data) - int(round(56 / days))
+    start = end - h
+    x = w.data[w.spend_cols].to_numpy(float)
+    alt = x.copy()
+    j = w.spend_cols.index(channel)
+    alt[start:end, j] = 0.0
+    until = min(end + h, len(w.data))
+    lift = float((w.expected_kpi(alt) - w.expected_kpi(x))[start:until].sum())
+    se = LIFT_REL_SE * abs(lift) + 1e-9
+    measured = lift + se * np.random.default_rng(seed + 1000).standard_normal()
+    first = w.data["date"].iloc[start]
+    last = w.data["date"].iloc[end - 1] + pd.Timedelta(days=days - 1)
+    read = w.data["date"].iloc[until - 1] + pd.Timedelta(days=days - 1)
+    table = pd.DataFrame({"channel": [channel], "start": [first], "end": [last], "measured_until": [read],
+                          "spend_change": [-float(x[start:end, j].max() / days) - 1.0], "lift": [measured],
+                          "se": [se]})
+    return table, channel
+
+
+def evaluate(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = False) -> dict:
+    """Fit one world and score ROAS, intervals and plans against its truth (``lift_test``: after one holdout of
+    the channel the first fit knew least about)."""
     w = make_world(seed)
     t, c = time.perf_counter(), time.process_time()
     kw = ({"country": w.country if calendar else None} if "country" in inspect.signature(fit_mmm).parameters
           else {})
-    art = fit_mmm(w.data, spend_cols=w.spend_cols, control_cols=w.control_cols, external_factors=w.external_factors,
-                  n_boot=n_boot, seed=0, **kw)
+    fit_kw = {"spend_cols": w.spend_cols, "control_cols": w.control_cols, "external_factors": w.external_factors,
+              "n_boot": n_boot, "seed": 0, **kw}
+    art = fit_mmm(w.data, **fit_kw)
+    tested = None
+    if lift_test:
+        table, tested = holdout_test(w, art, seed)
+        t, c = time.perf_counter(), time.process_time()
+        art = fit_mmm(w.data, lift_tests=table, **fit_kw)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     rows = {}
     for name in w.spend_cols:
@@ -134,6 +177,8 @@ def evaluate(seed: int, n_boot: int, calendar: bool = True) -> dict:
                       "width": (r["high"] - r["low"]) / tr if tr > 0 else None,
                       "spend_share": w.truth["channels"][name]["share_of_spend"],
                       "contrib_share": w.truth["channels"][name]["contribution"] / w.truth["expected_revenue_total"]}
+    if tested:
+        rows[tested]["tested"] = True
     out = {"seed": seed, "name": w.name, "structure": w.structure, "channels": rows, "wall": wall, "cpu": cpu,
            "mape_holdout": art["fit"]["mape_holdout"], "r2": art["fit"]["r2"],
            "model": {k: art.get(k) for k in ("kpi_form", "media_demand_elasticity", "form_selection",
@@ -148,9 +193,9 @@ def evaluate(seed: int, n_boot: int, calendar: bool = True) -> dict:
     return out
 
 
-def _safe(seed: int, n_boot: int, calendar: bool = True) -> dict:
+def _safe(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = False) -> dict:
     try:
-        return evaluate(seed, n_boot, calendar)
+        return evaluate(seed, n_boot, calendar, lift_test)
     except Exception as e:  # noqa: BLE001 - a world the model refuses is recorded
         return {"seed": seed, "error": f"{type(e).__name__}: {e}"}
 
@@ -213,6 +258,8 @@ def main() -> None:
     ap.add_argument("--seeds", default=None, help="comma-separated seeds")
     ap.add_argument("--set", action="append", default=[], help="module.ATTR=literal override (ablations)")
     ap.add_argument("--no-calendar", action="store_true", help="no public holidays when a world gives no events")
+    ap.add_argument("--lift-test", action="store_true",
+                    help="refit each world after one simulated holdout of its least-known channel")
     ap.add_argument("--table", default=None, help="print a markdown table of saved runs: stem=label,stem=label")
     a = ap.parse_args()
     if a.table:
@@ -221,7 +268,8 @@ def main() -> None:
     seeds = ([int(s) for s in a.seeds.split(",")] if a.seeds else list(QUICK_SEEDS) if a.quick else list(range(a.n)))
     rows = []
     with ProcessPoolExecutor(a.jobs, initializer=_apply, initargs=(a.set,)) as ex:
-        for r in ex.map(_safe, seeds, [a.n_boot] * len(seeds), [not a.no_calendar] * len(seeds)):
+        for r in ex.map(_safe, seeds, [a.n_boot] * len(seeds), [not a.no_calendar] * len(seeds),
+                        [a.lift_test] * len(seeds)):
             rows.append(r)
             if "error" in r:
                 print(f"s{r['seed']:<4} ERROR {r['error']}", flush=True)

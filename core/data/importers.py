@@ -262,6 +262,10 @@ def _lift_tests(df: pd.DataFrame, file: str, problems: list[Problem]) -> pd.Data
     out["se"] = parse_numbers(df, "se", file, problems, required=True)
     for r in row_numbers((out["se"] <= 0).to_numpy()):
         problems.append(Problem(file, "se must be > 0 (the lift's standard error)", int(r), "se"))
+    if "measured_until" in cols:
+        out["measured_until"] = parse_dates(df, "measured_until", file, problems, required=False)
+        for r in row_numbers((out["measured_until"] < out["end_date"]).to_numpy()):
+            problems.append(Problem(file, "measured_until is before end_date", int(r), "measured_until"))
     out["name"] = parse_text(df, "name", file, problems, required=False) if "name" in cols else None
     return out.reset_index(drop=True)
 

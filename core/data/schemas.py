@@ -67,8 +67,8 @@ SCHEMAS: dict[str, TableSchema] = {
          "creative_type"),
         key=("campaign_id",), numeric=("daily_budget",), dates=("start_date", "end_date")),
     "lift_tests": TableSchema(
-        "lift_tests", ("channel", "start_date", "end_date", "spend_change", "lift", "se"), ("name",),
-        numeric=("spend_change", "lift", "se"), dates=("start_date", "end_date")),
+        "lift_tests", ("channel", "start_date", "end_date", "spend_change", "lift", "se"), ("measured_until", "name"),
+        numeric=("spend_change", "lift", "se"), dates=("start_date", "end_date", "measured_until")),
 }
 
 KIND_DESCRIPTIONS = {

@@ -7,8 +7,10 @@ likelihood term on the model's own prediction of that lift: the change of the ch
 window when its daily spend moves by ``spend_change`` there. The prediction is linear in the channel's β (for a log
 KPI to first order, ``ŷ·effect``), so the term joins the closed-form inner problem like the ROAS prior does.
 
-Table (one row per test): channel, start, end (dates, inclusive), spend_change (per day, negative for a holdout or a
-cut), lift (incremental KPI over the window, in the KPI's units), se (its standard error, > 0).
+Table (one row per test): channel, start, end (dates, inclusive: when the spend changed), spend_change (per day,
+negative for a holdout or a cut), lift (incremental KPI measured from start to ``measured_until``, in the KPI's
+units), se (its standard error, > 0); optional measured_until (a date ≥ end, default end): a test read out with a
+cool-down period after the change also counts the carry-over, which a test read out at its end misses.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class LiftTests:
     """Validated lift tests mapped onto the model's periods (arrays indexed by test)."""
 
     channel: np.ndarray  # (T,) channel index
-    mask: np.ndarray  # (T, n) share of each period inside the test window (0..1)
+    mask: np.ndarray  # (T, n) share of each period inside the measurement window (0..1)
     x_alt: np.ndarray  # (T, n) the channel's daily-average spend per period under the test
     lift: np.ndarray  # (T,) measured incremental KPI over the window
     se: np.ndarray  # (T,) its standard error
@@ -39,6 +41,13 @@ class LiftTests:
     def measured(self) -> np.ndarray:
         """The lifts the fit sees: as measured, or moved by ``shift`` standard errors in a replicate."""
         return self.lift if self.shift is None else self.lift + self.se * self.shift
+
+
+def _share(day_start: np.ndarray, days: float, start: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
+    """Share of each period's days that fall inside [start, end] (inclusive)."""
+    lo = np.maximum(day_start, np.datetime64(start.date()))
+    hi = np.minimum(day_start + int(days), np.datetime64((end + pd.Timedelta(days=1)).date()))
+    return np.clip((hi - lo).astype(int), 0, None) / days
 
 
 def prepare_lift_tests(tests: pd.DataFrame, dates: pd.DatetimeIndex, days: float, channels: list[str],
@@ -81,14 +90,19 @@ def prepare_lift_tests(tests: pd.DataFrame, dates: pd.DatetimeIndex, days: float
             raise ValueError(f"{where}, column se: the standard error must be > 0 (got {vals['se']:g})")
         if vals["spend_change"] == 0:
             raise ValueError(f"{where}, column spend_change: 0 — a test must change the spend")
-        # share of each period's days inside [start, end]
-        lo = np.maximum(day_start, np.datetime64(start.date()))
-        hi = np.minimum(day_start + int(days), np.datetime64((end + pd.Timedelta(days=1)).date()))
-        mask = np.clip((hi - lo).astype(int), 0, None) / days
+        until = end
+        if "measured_until" in r and not pd.isna(r["measured_until"]):
+            try:
+                until = pd.Timestamp(r["measured_until"])
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{where}, column measured_until: not a date ({r['measured_until']!r})") from e
+            if until < end:
+                raise ValueError(f"{where}, column measured_until: {until.date()} is before the end {end.date()}")
+        spend_mask = _share(day_start, days, start, end)  # share of each period's days inside [start, end]
         c = channels.index(ch)
         rows_ch.append(c)
-        masks.append(mask)
-        alts.append(np.maximum(x[:, c] + vals["spend_change"] * mask, 0.0))
+        masks.append(_share(day_start, days, start, until))
+        alts.append(np.maximum(x[:, c] + vals["spend_change"] * spend_mask, 0.0))
         lifts.append(vals["lift"])
         ses.append(vals["se"])
         windows.append((str(start.date()), str(end.date())))

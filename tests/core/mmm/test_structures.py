@@ -147,16 +147,19 @@ def test_intervals_hold_the_truth_across_structures() -> None:
     assert np.median(widths) < 1.5, widths
 
 
-def _lift_test(w, channel: str, start: str, days: int, change: float, rel_se: float = 0.1) -> pd.DataFrame:
-    """The true lift of raising ``channel``'s daily spend by ``change`` for ``days`` days, measured with noise."""
+def _lift_test(w, channel: str, start: str, days: int, change: float, rel_se: float = 0.1,
+              cooldown: int = 0) -> pd.DataFrame:
+    """The true lift of changing ``channel``'s daily spend by ``change`` for ``days`` days, read out ``cooldown``
+    days after the change ends (so carry-over counts), with a standard error of ``rel_se`` of it."""
     spend = {c: w.data[c].to_numpy(float) for c in w.spend_cols}
     i = int(np.searchsorted(w.data["date"].values, np.datetime64(start)))
     alt = dict(spend)
     alt[channel] = spend[channel].copy()
     alt[channel][i:i + days] += change
-    lift = float((w.response(alt) - w.response(spend))[i:i + days].sum())
-    return pd.DataFrame({"channel": [channel], "start": [start],
-                         "end": [str((pd.Timestamp(start) + pd.Timedelta(days=days - 1)).date())],
+    lift = float((w.response(alt) - w.response(spend))[i:i + days + cooldown].sum())
+    end = pd.Timestamp(start) + pd.Timedelta(days=days - 1)
+    return pd.DataFrame({"channel": [channel], "start": [start], "end": [str(end.date())],
+                         "measured_until": [str((end + pd.Timedelta(days=cooldown)).date())],
                          "spend_change": [change], "lift": [lift], "se": [rel_se * abs(lift)]})
 
 
@@ -171,8 +174,9 @@ def test_a_lift_test_pulls_an_unidentified_channel_toward_the_truth() -> None:
     base = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=60, country=None, kpi_form="additive")
     r0 = base["channels"]["Brand"]["roas"]
     assert abs(r0["mean"] / t - 1) > 0.3 and r0["high"] - r0["low"] > 2 * t  # the data alone cannot tell
-    for change, within, narrower in ((-6000.0, 0.1, 0.3), (3000.0, 0.4, 0.8)):
-        tests = _lift_test(w, "Brand", "2024-03-04", 28, change)
+    for change, within, narrower, cooldown in ((-6000.0, 0.1, 0.3, 0), (-6000.0, 0.1, 0.3, 21),
+                                               (3000.0, 0.4, 0.8, 0)):
+        tests = _lift_test(w, "Brand", "2024-03-04", 28, change, cooldown=cooldown)
         cal = fit_mmm(w.data, spend_cols=w.spend_cols, n_boot=60, country=None, kpi_form="additive",
                       lift_tests=tests)
         r1 = cal["channels"]["Brand"]["roas"]
@@ -182,6 +186,8 @@ def test_a_lift_test_pulls_an_unidentified_channel_toward_the_truth() -> None:
         row = cal["lift_tests"][0]
         assert row["channel"] == "Brand" and row["predicted"] == pytest.approx(row["lift"], rel=0.1)
         assert row["predicted_interval"][0] <= row["lift"] <= row["predicted_interval"][1]
+        if cooldown:  # read out three weeks after the holdout: the carry-over is in the measured lift too
+            assert row["lift"] < _lift_test(w, "Brand", "2024-03-04", 28, change)["lift"][0] < 0
     assert any("a lift test (2024-03-04 to 2024-03-31)" in n for n in cal["notes"])
 
 
@@ -191,6 +197,7 @@ def test_a_lift_test_pulls_an_unidentified_channel_toward_the_truth() -> None:
     ({"start": "2031-01-01", "end": "2031-02-01"}, "outside the data"),
     ({"end": "2023-01-01", "start": "2023-02-01"}, "is before start"),
     ({"spend_change": 0.0}, "a test must change the spend"),
+    ({"measured_until": "2023-03-10"}, "column measured_until: 2023-03-10 is before the end"),
 ])
 def test_bad_lift_tests_are_refused_with_row_and_column(bad: dict, match: str) -> None:
     w = make([Channel("Brand", 6000, 2.0), Channel("Search", 4000, 2.5)], periods=400, seed=3)
