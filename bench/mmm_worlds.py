@@ -171,7 +171,6 @@ def evaluate(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = Fa
         r = art["channels"][name]["roas"]
         rows[name] = {"truth": tr, "mean": r["mean"], "low": r["low"], "high": r["high"],
                       "err": r["mean"] / tr - 1 if tr > 0 else None,
-                      "err_bag": r["draws_median"] / tr - 1 if tr > 0 and r.get("draws_median") is not None else None,
                       "abs_err_roas": abs(r["mean"] - tr),
                       "covered": bool(r["low"] <= tr <= r["high"]),
                       "width": (r["high"] - r["low"]) / tr if tr > 0 else None,
