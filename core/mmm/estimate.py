@@ -163,30 +163,35 @@ class Problem:
         dH[:, :, 2] = self.dm * hs * shape
         return self.dm * h, dH
 
-    def lift_features(self, theta: np.ndarray, grad: bool = False
+    def lift_features(self, theta: np.ndarray, H: np.ndarray, dH: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray | None]:
         """Per lift test, G_k: the predicted lift per unit of (unit-scale) β — the change of the channel's feature over
-        the window when its spend moves as in the test, valued per period — and, with ``grad``, dG_k/dθ (T, 3)."""
+        the read-out window when its spend moves as in the test, valued per period — and, with the features'
+        derivatives ``dH``, dG_k/dθ (T, 3). ``H``/``dH`` are :meth:`features` of ``theta`` (the actual spend's part
+        is reused, only the test's spend is transformed here)."""
         lt = self.lift
         T = len(lt.channel)
         G = np.empty(T)
-        dG = np.empty((T, 3)) if grad else None
+        dG = np.empty((T, 3)) if dH is not None else None
         dm = self.dm[:, 0]
         for k, c in enumerate(lt.channel):
             d, lh, ls = theta[c]
             half, shape = np.exp(lh) * self.scale[c], np.exp(ls)
-            w = self._lt_v * lt.mask[k] * self.seg_mask[:, self._lt_col[k]] * dm
-            if grad:
-                A1, dA1 = delayed_adstock_grad(self.x[:, c], d, self.stages[c])
+            w = self._lt_v * lt.mask[k] * self.seg_mask[:, self._lt_col[k]]
+            if dH is not None:
                 A2, dA2 = delayed_adstock_grad(lt.x_alt[k], d, self.stages[c])
-                h1, hx1, hh1, hs1 = hill_grad(A1, half, shape)
                 h2, hx2, hh2, hs2 = hill_grad(A2, half, shape)
-                dG[k] = [w @ (hx2 * dA2 - hx1 * dA1), w @ (hh2 - hh1) * half, w @ (hs2 - hs1) * shape]
+                dG[k] = w @ (np.column_stack([hx2 * dA2, hh2 * half, hs2 * shape]) * dm[:, None] - dH[:, c, :])
             else:
-                h1 = hill(carryover(self.x[:, c], d, self.stages[c]), half, shape)
                 h2 = hill(carryover(lt.x_alt[k], d, self.stages[c]), half, shape)
-            G[k] = w @ (h2 - h1)
+            G[k] = w @ (dm * h2 - H[:, c])
         return G, dG
+
+    def lift_predictions(self, sol: Solution) -> np.ndarray:
+        """Each lift test as the solution predicts it, in the KPI's units."""
+        H, _ = self.features(sol.theta)
+        G, _ = self.lift_features(sol.theta, H)
+        return sol.beta[self._lt_col] / self.ys_unit * G
 
     def expand(self, H: np.ndarray) -> np.ndarray:
         """Channel features (n, C) → media columns (n, K), one per channel segment."""
@@ -251,7 +256,7 @@ class Problem:
         theta = z.reshape(self.C, 3)
         H, dH = self.features(theta, grad=True)
         Hs = self.expand(H)
-        G, dG = self.lift_features(theta, grad=True) if self.lift is not None else (None, None)
+        G, dG = self.lift_features(theta, H, dH) if self.lift is not None else (None, None)
         beta, gamma, sse = self.solve_linear(Hs, G)
         e = self.sw * (self.y - self.B @ gamma - Hs @ beta)  # weighted residual
         if self.plain:
@@ -273,7 +278,7 @@ class Problem:
     def solution(self, z: np.ndarray) -> Solution:
         theta = z.reshape(self.C, 3).copy()
         H, _ = self.features(theta)
-        G = self.lift_features(theta)[0] if self.lift is not None else None
+        G = self.lift_features(theta, H)[0] if self.lift is not None else None
         beta, gamma, sse = self.solve_linear(self.expand(H), G)
         pv, _ = self._prior(theta)
         return Solution(theta, beta * self.ys_unit, gamma / self.Bsd * self.ys_unit, (sse + pv) / self.n_eff)

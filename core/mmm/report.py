@@ -84,13 +84,8 @@ def _lift_report(spec: Spec, sol: Solution, draws: list[Solution], channels: lis
     if spec.lift is None:
         return []
     prob = spec.problem()
-
-    def predicted(s: Solution) -> np.ndarray:
-        G, _ = prob.lift_features(s.theta)
-        return s.beta[prob._lt_col] / prob.ys_unit * G
-
-    point = predicted(sol)
-    dp = np.array([predicted(d) for d in draws]) if draws else np.zeros((0, len(point)))
+    point = prob.lift_predictions(sol)
+    dp = np.array([prob.lift_predictions(d) for d in draws]) if draws else np.zeros((0, len(point)))
     lt = spec.lift
     out = []
     for k, c in enumerate(lt.channel):
