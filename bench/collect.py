@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["overview", "mmm", "mmm_worlds", "optimize", "simulate", "attribution", "cdp", "cdp_scale", "identity",
+ORDER = ["overview", "mmm", "mmm_worlds", "optimize", "simulate", "attribution", "cdp", "cdp_concurrency", "cdp_scale", "identity",
          "package"]
 
 

@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from functions.datasets import NoDataset
+from functions.request_limits import RequestLimits
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def create_app(groups: list[str] | None = None) -> FastAPI:
         description="Marketing mix modeling, attribution and customer data for direct-to-consumer brands.",
     )
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(RequestLimits)  # body size per route, JSON depth (see functions/request_limits.py)
 
     @app.exception_handler(NoDataset)
     async def _no_dataset(_: Request, exc: NoDataset) -> JSONResponse:

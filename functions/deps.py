@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, HTTPException
 
 from functions.datasets import Dataset, load_dataset
-from functions.storage import Store, store_from_env
+from functions.storage import Store, check_workspace, store_from_env
 
 DEFAULT_WORKSPACE = "default"
 
@@ -31,8 +31,13 @@ def get_workspace(x_growthlens_workspace: str | None = Header(default=None)) -> 
     ``GROWTHLENS_TRUST_WORKSPACE_HEADER=1`` (tests and local multi-tenant demos), never from a query parameter.
     """
     if x_growthlens_workspace and os.environ.get("GROWTHLENS_TRUST_WORKSPACE_HEADER") == "1":
-        return x_growthlens_workspace
-    return os.environ.get("GROWTHLENS_WORKSPACE", DEFAULT_WORKSPACE)
+        ws = x_growthlens_workspace
+    else:
+        ws = os.environ.get("GROWTHLENS_WORKSPACE", DEFAULT_WORKSPACE)
+    try:
+        return check_workspace(ws)  # a "/" would reach another workspace's keys; length is bounded
+    except ValueError as e:
+        raise HTTPException(status_code=400, detail=str(e)) from e
 
 
 def get_dataset(store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> Dataset:

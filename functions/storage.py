@@ -6,16 +6,27 @@ Keys are plain ``/``-separated strings; callers scope them by workspace with :fu
 
 Atomicity: a reader never sees half a file. Locally every write goes to a temporary file in the same folder and is
 moved into place with ``os.replace``; S3 ``PutObject`` is atomic per object by design.
+
+Concurrency: :meth:`Store.update_json` is a read-modify-write that never loses an update (an ``fcntl`` lock locally,
+an ``If-Match``/``If-None-Match`` conditional put with retry on S3), and :meth:`Store.lock` is a named mutual
+exclusion across processes (a held ``flock`` locally, released by the kernel when the holder dies; on S3 a lease
+object created with ``If-None-Match: *``, renewed by a heartbeat and taken over once expired).
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
+import re
+import secrets
 import tempfile
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +34,35 @@ import pandas as pd
 
 from core.serialize import json_default
 
-__all__ = ["Store", "LocalStore", "S3Store", "KeyNotFound", "ws_key", "store_from_env"]
+__all__ = ["Store", "LocalStore", "S3Store", "KeyNotFound", "LockTimeout", "ws_key", "check_workspace",
+           "store_from_env", "WORKSPACE_PATTERN"]
+
+#: a workspace id: lower-case letters, digits and dashes, at most 63 characters (one path segment, one S3 key part)
+WORKSPACE_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}"
+_WORKSPACE_RE = re.compile(WORKSPACE_PATTERN)
 
 
 class KeyNotFound(KeyError):
     """Raised when a key does not exist in the store."""
 
 
+class LockTimeout(TimeoutError):
+    """A named lock stayed held by another process for longer than the caller would wait."""
+
+
+def check_workspace(workspace: str) -> str:
+    """The workspace id itself, or ``ValueError`` naming the rule (a ``/`` would reach another workspace's keys,
+    a long one exceeds file-name limits)."""
+    if not isinstance(workspace, str) or not _WORKSPACE_RE.fullmatch(workspace):
+        shown = workspace if isinstance(workspace, str) and len(workspace) <= 80 else f"{str(workspace)[:80]}…"
+        raise ValueError(f"invalid workspace id {shown!r}: use 1-63 lower-case letters, digits and dashes, "
+                         "starting with a letter or digit")
+    return workspace
+
+
 def ws_key(workspace: str, *parts: str) -> str:
     """Build a workspace-scoped key: ``workspaces/{workspace}/{parts...}``."""
-    _check_segment(workspace, "workspace")
+    check_workspace(workspace)
     for p in parts:
         for seg in p.split("/"):
             _check_segment(seg, "key part")
@@ -100,6 +130,29 @@ class Store(ABC):
             self.delete(k)
         return len(keys)
 
+    # --- concurrency ------------------------------------------------------------------------------------------
+    @abstractmethod
+    def update_json(self, key: str, fn: Callable[[Any | None], Any]) -> Any:
+        """Atomic read-modify-write of a JSON document: ``fn(current or None) -> new``; concurrent updates of the
+        same key are serialised or retried, never lost. ``fn`` may return :data:`UNCHANGED` to write nothing.
+        Returns what ``fn`` returned (the current document when unchanged)."""
+
+    @abstractmethod
+    @contextmanager
+    def lock(self, name: str, timeout: float = 60.0, ttl: float = 60.0) -> Iterator[None]:
+        """Hold the named lock (shared by every process using this store) for the ``with`` block; raise
+        :class:`LockTimeout` after waiting ``timeout`` seconds. ``ttl``: how long a lease outlives a holder that
+        died without releasing it (S3; a local lock dies with its process)."""
+
+
+class _Unchanged:
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+#: returned by an :meth:`Store.update_json` function to leave the document as it is
+UNCHANGED: Any = _Unchanged()
+
 
 class LocalStore(Store):
     """A directory on the local filesystem; keys map to relative paths."""
@@ -156,6 +209,50 @@ class LocalStore(Store):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def _lock_path(self, name: str) -> Path:
+        for seg in name.split("/"):
+            _check_segment(seg, "lock name part")
+        path = self.root / ".locks" / (name.replace("/", "__") + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @contextmanager
+    def _flock(self, name: str, timeout: float) -> Iterator[None]:
+        fd = os.open(self._lock_path(name), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout(f"lock {name!r} still held after {timeout:.0f} s") from None
+                    time.sleep(0.01)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def lock(self, name: str, timeout: float = 60.0, ttl: float = 60.0) -> Iterator[None]:
+        with self._flock(name, timeout):
+            yield
+
+    def update_json(self, key: str, fn: Callable[[Any | None], Any]) -> Any:
+        with self._flock("doc/" + key, timeout=60.0):
+            try:
+                cur = self.read_json(key)
+            except KeyNotFound:
+                cur = None
+            new = fn(cur)
+            if new is UNCHANGED:
+                return cur
+            self.write_json(key, new)
+            return new
+
 
 class S3Store(Store):
     """An S3 bucket (optionally under a key prefix)."""
@@ -202,6 +299,82 @@ class S3Store(Store):
 
     def delete(self, key: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self._k(key))
+
+    def _get_tagged(self, key: str) -> tuple[bytes | None, str | None]:
+        try:
+            obj = self.s3.get_object(Bucket=self.bucket, Key=self._k(key))
+        except self.s3.exceptions.NoSuchKey:
+            return None, None
+        return obj["Body"].read(), obj["ETag"]
+
+    def _put_if(self, key: str, data: bytes, etag: str | None) -> bool:
+        """Put only if the object is still at ``etag`` (``None``: only if it does not exist); False otherwise."""
+        from botocore.exceptions import ClientError
+
+        cond = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, ServerSideEncryption="AES256",
+                               **cond)
+            return True
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code"))
+            if code in {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey"}:
+                return False
+            raise
+
+    def update_json(self, key: str, fn: Callable[[Any | None], Any]) -> Any:
+        for attempt in range(50):
+            raw, etag = self._get_tagged(key)
+            cur = json.loads(raw) if raw is not None else None
+            new = fn(cur)
+            if new is UNCHANGED:
+                return cur
+            data = json.dumps(new, default=json_default, separators=(",", ":")).encode()
+            if self._put_if(key, data, etag):
+                return new
+            time.sleep(min(0.5, 0.01 * 2 ** attempt) * (0.5 + secrets.randbelow(100) / 100))
+        raise RuntimeError(f"{key}: too many concurrent updates")
+
+    @contextmanager
+    def lock(self, name: str, timeout: float = 60.0, ttl: float = 60.0) -> Iterator[None]:
+        key = f"locks/{name}.json"
+        owner = secrets.token_hex(8)
+        deadline = time.monotonic() + timeout
+
+        def lease() -> bytes:
+            return json.dumps({"owner": owner, "expires": time.time() + ttl}).encode()
+
+        while True:
+            raw, etag = self._get_tagged(key)
+            if raw is None:
+                ok = self._put_if(key, lease(), None)
+            elif json.loads(raw).get("expires", 0) < time.time():  # the holder died: take the lease over
+                ok = self._put_if(key, lease(), etag)
+            else:
+                ok = False
+            if ok:
+                break
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"lock {name!r} still held after {timeout:.0f} s")
+            time.sleep(0.05 + secrets.randbelow(50) / 1000)
+        stop = threading.Event()
+
+        def renew() -> None:  # heartbeat: keep the lease while the holder lives
+            while not stop.wait(ttl / 3):
+                raw, etag = self._get_tagged(key)
+                if raw is None or json.loads(raw).get("owner") != owner or not self._put_if(key, lease(), etag):
+                    return
+
+        beat = threading.Thread(target=renew, daemon=True, name=f"lease-{name}")
+        beat.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            beat.join()
+            raw, etag = self._get_tagged(key)
+            if raw is not None and json.loads(raw).get("owner") == owner:
+                self.s3.delete_object(Bucket=self.bucket, Key=self._k(key))
 
 
 def store_from_env() -> Store:

@@ -26,13 +26,6 @@ _DOMAIN_ALIAS = {"googlemail.com": "gmail.com"}
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PLACEHOLDER_LOCAL = {"none", "noemail", "no-email", "no.email", "null", "test", "na", "n/a", "unknown", "noreply"}
 
-# Country calling codes and national (trunk) prefix for the default-country rule. Small on purpose: numbers written
-# in international form (+CC / 00CC) need no table; only national-format numbers need the default country.
-_COUNTRY = {
-    "US": ("1", ""), "CA": ("1", ""), "GB": ("44", "0"), "UK": ("44", "0"), "IE": ("353", "0"),
-    "DE": ("49", "0"), "FR": ("33", "0"), "ES": ("34", ""), "IT": ("39", ""), "NL": ("31", "0"),
-    "AU": ("61", "0"), "NZ": ("64", "0"), "IN": ("91", "0"), "SE": ("46", "0"), "DK": ("45", ""),
-}
 _EXTENSION_RE = re.compile(r"(?:ext\.?|extension|x|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 
 _STREET_ABBREV = {
@@ -42,26 +35,29 @@ _STREET_ABBREV = {
     "unit": "unit", "north": "n", "south": "s", "east": "e", "west": "w", "mount": "mt", "saint": "st",
 }
 
-# A short list of common English nicknames, used only for *comparison* (never to rewrite a stored name).
+# A short list of common English nicknames, used only for *comparison* (never to rewrite a stored name). Only
+# nicknames of one given name are here: "alex" (alexander, alexandra, alexis), "sam", "chris", "pat", "jo", "lexi",
+# "bella", "ellie", "nora" and "nell" are short for several names (and often given names of their own), so folding
+# them into one would make different people one; they compare as written.
 _NICKNAMES = {
     "bob": "robert", "rob": "robert", "robbie": "robert", "bobby": "robert", "bill": "william", "will": "william",
     "billy": "william", "liz": "elizabeth", "beth": "elizabeth", "betty": "elizabeth", "lizzie": "elizabeth",
     "eliza": "elizabeth", "kate": "katherine", "katie": "katherine", "kathy": "katherine", "cathy": "catherine",
     "jim": "james", "jimmy": "james", "jamie": "james", "mike": "michael", "mikey": "michael", "dave": "david",
-    "davey": "david", "tom": "thomas", "tommy": "thomas", "chris": "christopher", "matt": "matthew",
+    "davey": "david", "tom": "thomas", "tommy": "thomas", "matt": "matthew",
     "dan": "daniel", "danny": "daniel", "jen": "jennifer", "jenny": "jennifer", "jess": "jessica",
-    "jessie": "jessica", "sam": "samuel", "alex": "alexander", "andy": "andrew", "drew": "andrew", "tony": "anthony",
+    "jessie": "jessica", "andy": "andrew", "drew": "andrew", "tony": "anthony",
     "joe": "joseph", "joey": "joseph", "steve": "steven", "stephen": "steven", "nick": "nicholas",
     "rick": "richard", "rich": "richard", "dick": "richard", "peggy": "margaret", "maggie": "margaret",
-    "meg": "margaret", "sue": "susan", "suzy": "susan", "pat": "patricia", "patty": "patricia", "trish": "patricia",
+    "meg": "margaret", "sue": "susan", "suzy": "susan", "patty": "patricia", "trish": "patricia",
     "abby": "abigail", "becky": "rebecca", "becca": "rebecca", "jon": "jonathan", "johnny": "john", "jack": "john",
     "ed": "edward", "eddie": "edward", "ted": "edward", "greg": "gregory", "ken": "kenneth", "larry": "lawrence",
     "ron": "ronald", "tim": "timothy", "vicky": "victoria", "tori": "victoria", "mandy": "amanda", "sandy": "sandra",
     "manny": "manuel", "fred": "frederick", "gabby": "gabrielle", "nate": "nathan", "ben": "benjamin",
-    "charlie": "charles", "chuck": "charles", "hank": "henry", "harry": "henry", "jo": "joanna", "josh": "joshua",
-    "zach": "zachary", "zack": "zachary", "lexi": "alexis", "allie": "allison", "ally": "allison", "em": "emily",
-    "emmy": "emily", "soph": "sophia", "sophie": "sophia", "bella": "isabella", "izzy": "isabella", "ellie": "eleanor",
-    "nora": "eleanor", "nell": "eleanor", "mimi": "miriam", "tina": "christina", "chrissy": "christina",
+    "charlie": "charles", "chuck": "charles", "hank": "henry", "harry": "henry", "josh": "joshua",
+    "zach": "zachary", "zack": "zachary", "allie": "allison", "ally": "allison", "em": "emily",
+    "emmy": "emily", "soph": "sophia", "sophie": "sophia",
+    "izzy": "isabella", "mimi": "miriam", "tina": "christina", "chrissy": "christina",
 }
 
 
@@ -94,7 +90,12 @@ def normalize_email(value: object) -> str | None:
     folded into gmail.com. Malformed or placeholder addresses give ``None``."""
     if is_blank(value):
         return None
-    s = strip_accents(str(value)).strip().strip("<>\"'").lower()
+    raw = unicodedata.normalize("NFC", str(value)).strip().strip("<>\"'")
+    if "@" in raw:  # accents folded in the local part only: "münchen.de" and "munchen.de" are other domains
+        local_raw, domain_raw = raw.rsplit("@", 1)
+        s = f"{strip_accents(local_raw)}@{domain_raw}".casefold()
+    else:
+        s = raw.casefold()
     if s.startswith("mailto:"):
         s = s[7:]
     if not _EMAIL_RE.match(s):
@@ -111,12 +112,35 @@ def normalize_email(value: object) -> str | None:
     return f"{local}@{domain}"
 
 
-def normalize_phone(value: object, default_country: str = "US") -> str | None:
-    """E.164 (``+14155550123``) from common written forms: ``(415) 555-0123``, ``415.555.0123``, ``1-415-555-0123``,
-    ``+1 415 555 0123``, ``0044 20 7946 0958``, extensions dropped. National numbers use ``default_country``.
-    Numbers of implausible length or a single repeated digit give ``None``."""
+def default_region() -> str:
+    """The region national-format phone numbers are read in: ``GROWTHLENS_DEFAULT_REGION`` (ISO 3166, default
+    ``US``). An unknown region is an error, never silently the US."""
+    import os
+
+    return check_region(os.environ.get("GROWTHLENS_DEFAULT_REGION", "US"))
+
+
+@lru_cache(maxsize=64)
+def check_region(region: str) -> str:
+    """``region`` upper-cased (``UK`` read as ``GB``), or ``ValueError`` when phone numbering does not know it."""
+    import phonenumbers
+
+    r = str(region).strip().upper()
+    r = {"UK": "GB"}.get(r, r)
+    if r not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown default phone region {region!r}: use an ISO 3166 code such as US, GB or FR")
+    return r
+
+
+def normalize_phone(value: object, default_country: str | None = None) -> str | None:
+    """E.164 (``+14155550123``) from common written forms: ``(415) 555-0123``, ``1-415-555-0123``,
+    ``+44 (0)20 7946 0958``, ``0044 20 7946 0958``, extensions dropped. National numbers are read in
+    ``default_country`` (default :func:`default_region`). North American numbers take a fast path; every other
+    number is parsed by ``phonenumbers`` (Google's libphonenumber), which knows each country's trunk prefix and
+    lengths. Impossible numbers or a single repeated digit give ``None``."""
     if is_blank(value):
         return None
+    region = check_region(default_country) if default_country else default_region()
     if isinstance(value, float) and value.is_integer():
         value = str(int(value))
     s = _EXTENSION_RE.sub("", str(value).strip())
@@ -124,25 +148,42 @@ def normalize_phone(value: object, default_country: str = "US") -> str | None:
     digits = re.sub(r"\D", "", s)
     if not digits:
         return None
-    code, trunk = _COUNTRY.get(default_country.upper(), ("1", ""))
     if not international and digits.startswith("00"):
         digits, international = digits[2:], True
-    elif not international and code == "1" and digits.startswith("011"):
+    elif not international and region in _NANP and digits.startswith("011"):
         digits, international = digits[3:], True
-    if not international:
-        if code == "1":
-            if len(digits) == 11 and digits.startswith("1"):
-                digits = digits[1:]
-            if len(digits) != 10 or digits[0] in "01":
-                return None
-        elif trunk and digits.startswith(trunk):
-            digits = digits[len(trunk):]
-        digits = code + digits
-    elif digits.startswith("1") and len(digits) != 11:
+    out = None
+    if international and digits.startswith("1"):  # +1: North America, fast path
+        out = digits if len(digits) == 11 and digits[1] not in "01" else None
+    elif not international and region in _NANP:
+        if len(digits) == 11 and digits.startswith("1"):
+            digits = digits[1:]
+        out = "1" + digits if len(digits) == 10 and digits[0] not in "01" else None
+    else:
+        out = _parse_phone(("+" if international else "") + digits if international else s, region)
+    if out is None or not 8 <= len(out) <= 15 or len(set(out[-7:])) == 1:
         return None
-    if not 8 <= len(digits) <= 15 or len(set(digits[-7:])) == 1:
+    return "+" + out
+
+
+_NANP = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP", "BS", "BB", "BM", "JM", "TT", "DO", "AG", "AI", "DM",
+                   "GD", "KN", "KY", "LC", "MS", "SX", "TC", "VC", "VG"})
+
+
+@lru_cache(maxsize=65536)
+def _parse_phone(text: str, region: str) -> str | None:
+    """E.164 digits (no ``+``) of a non-North-American number, or None when it cannot be a number."""
+    import phonenumbers
+
+    if text.startswith("+"):  # "+44 (0)20 …": the "(0)" trunk prefix written in international form
+        text = re.sub(r"^\+(\d{1,3})\s*\(0\)", r"+\1", text)
+    try:
+        num = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
         return None
-    return "+" + digits
+    if not phonenumbers.is_possible_number(num):
+        return None
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
 def normalize_name(value: object) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
@@ -16,7 +17,10 @@ from functions.storage import Store
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["data"])
 
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+def max_upload_bytes() -> int:
+    """Largest import accepted (``GROWTHLENS_MAX_UPLOAD_BYTES``, default 200 MB; 10 MB behind API Gateway, where
+    larger files go through a presigned S3 upload)."""
+    return int(os.environ.get("GROWTHLENS_MAX_UPLOAD_BYTES", str(200 * 1024 * 1024)))
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -37,7 +41,7 @@ def start_model(store: Store, workspace: str) -> str | None:
 
 
 @router.post("/api/data/import")
-async def import_data(
+def import_data(
     files: list[UploadFile] = File(..., description="data files: CSV, TSV or Parquet (several at once)"),
     kpi_col: str | None = Form(None, description="wide format: the KPI column (default 'revenue')"),
     spend_cols: str | None = Form(None, description="wide format: comma-separated spend columns"),
@@ -51,15 +55,17 @@ async def import_data(
     """Validate the files and make them the workspace's dataset (atomically), then start the model fit.
 
     200 → ``{version, tables: {name: rows}, warnings, ..., model_job}``; 422 → ``{"detail": {"message",
-    "problems": [{"file", "row", "column", "problem"}]}}`` and nothing is written.
+    "problems": [{"file", "row", "column", "problem"}]}}`` and nothing is written. A plain ``def``: parsing and
+    validation run in the thread pool, never on the event loop.
     """
     payload: list[tuple[str, bytes]] = []
     total = 0
+    limit = max_upload_bytes()
     for f in files:
-        data = await f.read()
+        data = f.file.read()
         total += len(data)
-        if total > MAX_UPLOAD_BYTES:
-            raise HTTPException(status_code=413, detail=f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+        if total > limit:
+            raise HTTPException(status_code=413, detail=f"upload larger than {limit // 2**20} MB")
         payload.append((f.filename or f"file{len(payload) + 1}.csv", data))
     try:
         options = ImportOptions(kpi_col=kpi_col or None, spend_cols=_split(spend_cols),

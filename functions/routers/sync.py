@@ -5,14 +5,23 @@
   signature is refused with 401. Demo secrets (``growthlens-demo-<source>``) are used only when
   ``GROWTHLENS_DEMO_SECRETS=1`` and no secret is set.
 - ``POST /api/sync/{source}/batch``: an export (JSON array, wrapped JSON, NDJSON or CSV) through the same parsing
-  and storage path; ``?topic=orders`` etc. tells the adapter what the records are when the shape does not.
+  and storage path; ``?topic=orders`` etc. tells the adapter what the records are when the shape does not. It is
+  authenticated like the webhooks (the source's signature over the body) or with the ``X-Growthlens-Api-Key``
+  header matching ``GROWTHLENS_API_KEY``; anything else is refused with 401.
+
+Both are plain ``def`` routes: FastAPI runs them in its thread pool, so parsing, storing and the refresh never
+block the event loop (a health check answers meanwhile). Body size and JSON depth are limited by the app's
+middleware (:mod:`functions.app`) before a route sees the body.
 - ``GET /api/sync/status``: per source, records received, events accepted, duplicates, rejections with reasons,
   last sync time; plus the size of the unified customer base.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
+from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -38,6 +47,29 @@ def webhook_secret(source: str) -> str | None:
     return None
 
 
+async def raw_body(request: Request) -> bytes:
+    """The request body (already bounded by the body-size middleware), read on the event loop so that the route
+    itself can be a plain ``def`` run in the thread pool."""
+    return await request.body()
+
+
+def _credentials(request: Request) -> dict[str, str]:
+    # GA4-style requests authenticate with an api_secret query parameter: offer query parameters too
+    return {**dict(request.query_params), **dict(request.headers)}
+
+
+def _signed(mod: ModuleType, name: str, body: bytes, creds: Mapping[str, str]) -> bool:
+    secret = webhook_secret(name)
+    return bool(secret) and mod.verify_signature(body, creds, secret)
+
+
+def _api_key_ok(request: Request) -> bool:
+    """Whether the request carries the configured API key (``GROWTHLENS_API_KEY``; none configured: never)."""
+    key = os.environ.get("GROWTHLENS_API_KEY")
+    given = request.headers.get("x-growthlens-api-key")
+    return bool(key) and given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+
 def _source(source: str) -> str:
     try:
         return adapter(source).SOURCE
@@ -46,19 +78,16 @@ def _source(source: str) -> str:
 
 
 @router.post("/api/sync/{source}/webhook")
-async def webhook(source: str, request: Request, topic: str | None = Query(default=None),
-                  store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+def webhook(source: str, request: Request, topic: str | None = Query(default=None, max_length=100),
+            body: bytes = Depends(raw_body), store: Store = Depends(get_store),
+            workspace: str = Depends(get_workspace)) -> dict[str, Any]:
     """Receive one signed webhook delivery from ``source`` and update the affected customer profiles."""
     name = _source(source)
     mod = adapter(name)
-    body = await request.body()
-    secret = webhook_secret(name)
-    if not secret:
+    if not webhook_secret(name):
         raise HTTPException(status_code=401, detail=f"no webhook secret configured for {name}: set "
                             f"GROWTHLENS_WEBHOOK_SECRET_{name.upper()}")
-    # GA4-style requests authenticate with an api_secret query parameter: offer query parameters too
-    creds = {**dict(request.query_params), **dict(request.headers)}
-    if not mod.verify_signature(body, creds, secret):
+    if not _signed(mod, name, body, _credentials(request)):
         raise HTTPException(status_code=401, detail=f"invalid or missing {name} webhook signature "
                             f"(expected: {mod.SIGNATURE_SCHEME})")
     hdr_topic = next((header(request.headers, h) for h in TOPIC_HEADERS if header(request.headers, h)), None)
@@ -67,12 +96,16 @@ async def webhook(source: str, request: Request, topic: str | None = Query(defau
 
 
 @router.post("/api/sync/{source}/batch")
-async def batch(source: str, request: Request, topic: str | None = Query(default=None),
-                rebuild: bool = Query(default=True), store: Store = Depends(get_store),
-                workspace: str = Depends(get_workspace)) -> dict[str, Any]:
-    """Load a batch export of ``source`` (historical data); bad records are rejected with reasons."""
+def batch(source: str, request: Request, topic: str | None = Query(default=None, max_length=100),
+          rebuild: bool = Query(default=True), body: bytes = Depends(raw_body), store: Store = Depends(get_store),
+          workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+    """Load a batch export of ``source`` (historical data); bad records are rejected with reasons. Signed like
+    the source's webhooks, or with the ``X-Growthlens-Api-Key`` header."""
     name = _source(source)
-    body = await request.body()
+    mod = adapter(name)
+    if not (_api_key_ok(request) or _signed(mod, name, body, _credentials(request))):
+        raise HTTPException(status_code=401, detail=f"unauthenticated batch: sign it like {name} webhooks "
+                            f"({mod.SIGNATURE_SCHEME}) or send the X-Growthlens-Api-Key header")
     return cdp_store.ingest_batch(store, workspace, name, body, request.headers.get("content-type"), topic=topic,
                                   mode="batch", rebuild=rebuild)
 

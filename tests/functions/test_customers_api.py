@@ -18,6 +18,7 @@ def loaded(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("GROWTHLENS_DATA_DIR", str(tmp / "store"))
     mp.delenv("GROWTHLENS_BUCKET", raising=False)
+    mp.setenv("GROWTHLENS_API_KEY", "test-key")
     from functions.app import create_app
     from functions.deps import _store
 
@@ -26,7 +27,7 @@ def loaded(tmp_path_factory):
         for source, topics in FILES.items():
             for topic, rel in topics.items():
                 r = c.post(f"/api/sync/{source}/batch?topic={topic}", content=(demo / rel).read_bytes(),
-                           headers={"Content-Type": "application/x-ndjson"})
+                           headers={"Content-Type": "application/x-ndjson", "X-Growthlens-Api-Key": "test-key"})
                 assert r.status_code == 200, r.text
                 assert r.json()["rejected_count"] == 0
         yield c, json.loads((demo / "truth.json").read_text())

@@ -77,3 +77,113 @@ def test_sqs_dispatch_and_worker(tmp_path, kinds, monkeypatch) -> None:
         assert out == {"batchItemFailures": [{"itemIdentifier": "broken"}]}
         assert jobs.get_job(store, "ws", doc["id"])["result"] == {"value": 10}
     deps._store.cache_clear()
+
+
+# ------------------------------------------------------------------------------------ leases and killed workers
+def _stall_once(store, workspace, params, progress):
+    """Runs forever while the flag file exists (the first attempt, which the test kills), else returns."""
+    import time
+    from pathlib import Path
+
+    progress(0.1, "working")
+    while Path(params["flag"]).exists():
+        time.sleep(0.05)
+    return {"attempt_ok": True}
+
+
+def _run_in_child(root: str, job_id: str) -> None:
+    """A worker process: run the job (``python -c``, so the test can SIGKILL it)."""
+    jobs.KINDS["stall"] = f"{__name__}:_stall_once"
+    jobs.run_job(LocalStore(root), "ws", job_id)
+
+
+def _start_and_kill_worker(tmp_path, store, doc) -> float:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import sys; from tests.functions.test_jobs import _run_in_child; "
+            "_run_in_child(sys.argv[1], sys.argv[2])")
+    env = {**os.environ, "PYTHONPATH": str(root), "GROWTHLENS_JOB_LEASE_SECONDS": "30"}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(store.root), doc["id"]], cwd=root, env=env)
+    for _ in range(2000):  # until the worker has claimed the job
+        cur = store.read_json(f"workspaces/ws/jobs/{doc['id']}.json")
+        if cur["status"] == "running" and cur.get("message") == "working":
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    cur = store.read_json(f"workspaces/ws/jobs/{doc['id']}.json")
+    assert cur["status"] == "running"  # as the dead worker left it
+    return float(cur["lease_until"])
+
+
+def test_a_killed_workers_job_is_retried_then_done(tmp_path, monkeypatch) -> None:
+    """A worker process killed with SIGKILL mid-job stops renewing the lease; once it expires, the next reader
+    dispatches the job again and it completes (never "running" for good)."""
+    monkeypatch.setitem(jobs.KINDS, "stall", f"{__name__}:_stall_once")
+    monkeypatch.delenv("GROWTHLENS_JOBS_QUEUE_URL", raising=False)
+    store = LocalStore(tmp_path / "s")
+    flag = tmp_path / "flag"
+    flag.write_text("stall")
+    doc = _record_only(store, "stall", {"flag": str(flag)})
+    lease = _start_and_kill_worker(tmp_path, store, doc)
+    assert jobs.get_job(store, "ws", doc["id"], now=lease - 1)["status"] == "running"  # lease still valid
+    flag.unlink()  # the retry will not stall
+    retried = jobs.get_job(store, "ws", doc["id"], now=lease + 1)
+    assert retried["status"] == "queued" and "worker stopped" in retried["message"]
+    jobs.wait_local()
+    done = jobs.get_job(store, "ws", doc["id"])
+    assert done["status"] == "done" and done["result"] == {"attempt_ok": True} and done["attempts"] == 2
+
+
+def _record_only(store, kind: str, params: dict) -> dict:
+    """A recorded job that no local pool runs (as if its message sat in a queue)."""
+    import time
+
+    doc = {"id": f"j{time.time_ns()}", "kind": kind, "params": params, "status": "queued", "progress": 0.0,
+           "message": "queued", "created_at": "", "updated_at": "", "result": None, "error": None, "attempts": 0,
+           "lease_until": time.time() + 3600}
+    store.write_json(f"workspaces/ws/jobs/{doc['id']}.json", doc)
+    return doc
+
+
+def test_a_job_whose_workers_keep_dying_fails_with_the_reason(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(jobs.KINDS, "stall", f"{__name__}:_stall_once")
+    store = LocalStore(tmp_path / "s")
+    flag = tmp_path / "flag"
+    flag.write_text("stall")
+    doc = _record_only(store, "stall", {"flag": str(flag)})
+    doc["attempts"] = jobs.MAX_ATTEMPTS - 1
+    store.write_json(f"workspaces/ws/jobs/{doc['id']}.json", doc)
+    lease = _start_and_kill_worker(tmp_path, store, doc)  # the last attempt dies too
+    failed = jobs.get_job(store, "ws", doc["id"], now=lease + 1)
+    assert failed["status"] == "failed" and "worker stopped" in failed["error"]
+    assert f"after {jobs.MAX_ATTEMPTS} attempts" in failed["error"]
+
+
+def test_at_most_one_fit_per_data_version_and_bounded_parameters(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(jobs.KINDS, "mmm_fit", f"{__name__}:_stall_once")
+    monkeypatch.delenv("GROWTHLENS_JOBS_QUEUE_URL", raising=False)
+    store = LocalStore(tmp_path / "s")
+    flag = tmp_path / "flag"
+    flag.write_text("stall")
+    first = jobs.submit(store, "ws", "mmm_fit", {"version": "v1", "flag": str(flag)})
+    again = [jobs.submit(store, "ws", "mmm_fit", {"version": "v1", "flag": str(flag), "seed": i}) for i in range(5)]
+    assert {j["id"] for j in again} == {first["id"]}  # the one in flight, not five more
+    other = jobs.submit(store, "ws", "mmm_fit", {"version": "v2", "flag": str(flag)})
+    assert other["id"] != first["id"]  # another data version is another fit
+    with pytest.raises(ValueError, match="n_boot"):
+        jobs.submit(store, "ws", "mmm_fit", {"version": "v3", "n_boot": 1000})
+    with pytest.raises(ValueError, match="n_boot"):
+        jobs.submit(store, "ws", "mmm_fit", {"version": "v3", "n_boot": float("nan")})
+    flag.unlink()
+    jobs.wait_local()
+    assert jobs.get_job(store, "ws", first["id"])["status"] == "done"
+    later = jobs.submit(store, "ws", "mmm_fit", {"version": "v1", "flag": str(flag)})
+    assert later["id"] != first["id"]  # once done, a refit may start
+    jobs.wait_local()

@@ -16,6 +16,8 @@ from functions import cdp_store
 from functions.storage import LocalStore
 
 SECRET = "test-shopify-secret-0123456789"
+API_KEY = "test-api-key-9876543210"
+KEY = {"X-Growthlens-Api-Key": API_KEY}
 
 
 def _order(oid: int, updated: str, total: str = "64.00", email: str = "ann@example.com") -> dict:
@@ -34,6 +36,7 @@ def _shopify_headers(body: bytes, secret: str = SECRET) -> dict[str, str]:
 def client(tmp_path, monkeypatch):
     monkeypatch.setenv("GROWTHLENS_DATA_DIR", str(tmp_path / "store"))
     monkeypatch.setenv("GROWTHLENS_WEBHOOK_SECRET_SHOPIFY", SECRET)
+    monkeypatch.setenv("GROWTHLENS_API_KEY", API_KEY)
     monkeypatch.delenv("GROWTHLENS_BUCKET", raising=False)
     monkeypatch.delenv("GROWTHLENS_DEMO_SECRETS", raising=False)
     from functions.app import create_app
@@ -110,23 +113,23 @@ def test_out_of_order_delivery_gives_the_same_result(tmp_path, monkeypatch):
 def test_batch_formats_and_rejections(client):
     orders = [_order(3000 + i, "2024-03-01T10:20:00-05:00") for i in range(3)]
     r = client.post("/api/sync/shopify/batch?topic=orders", content=json.dumps(orders),
-                    headers={"Content-Type": "application/json"})
+                    headers={"Content-Type": "application/json", **KEY})
     assert r.status_code == 200 and r.json()["accepted"] == 3
     nd = "\n".join(json.dumps(_order(4000 + i, "2024-03-01T10:20:00-05:00")) for i in range(2))
     r = client.post("/api/sync/shopify/batch?topic=orders", content=nd,
-                    headers={"Content-Type": "application/x-ndjson"})
+                    headers={"Content-Type": "application/x-ndjson", **KEY})
     assert r.json()["accepted"] == 2
     csv = ("id,email,created_at,total_price,customer.id,customer.first_name\n"
            "5001,bo@example.com,2024-04-01T10:00:00Z,20.00,77,Bo\n"
            "5002,bo@example.com,2024-04-02T10:00:00Z,,77,Bo\n")
-    r = client.post("/api/sync/shopify/batch?topic=orders", content=csv, headers={"Content-Type": "text/csv"})
+    r = client.post("/api/sync/shopify/batch?topic=orders", content=csv, headers={"Content-Type": "text/csv", **KEY})
     out = r.json()
     assert out["accepted"] == 1 and out["rejected_count"] == 1
     assert "total_price" in out["rejected"][0]["reason"] and "record 1" in out["rejected"][0]["reason"]
     # nothing readable → 400 naming the field
-    r = client.post("/api/sync/shopify/batch?topic=orders", content=json.dumps([{"id": 1}]))
+    r = client.post("/api/sync/shopify/batch?topic=orders", content=json.dumps([{"id": 1}]), headers=KEY)
     assert r.status_code == 400 and "created_at" in r.json()["detail"]
-    r = client.post("/api/sync/shopify/batch", content=b"")
+    r = client.post("/api/sync/shopify/batch", content=b"", headers=KEY)
     assert r.status_code == 400 and "empty" in r.json()["detail"]
     status = client.get("/api/sync/status").json()
     shop = next(s for s in status["sources"] if s["source"] == "shopify")
@@ -134,6 +137,20 @@ def test_batch_formats_and_rejections(client):
     assert shop["accepted"] == 6
     assert {s["source"] for s in status["sources"]} == {"shopify", "klaviyo", "ga4", "gorgias", "recharge"}
     assert not next(s for s in status["sources"] if s["source"] == "ga4")["connected"]
+
+
+def test_batch_needs_a_signature_or_the_api_key(client):
+    """An unsigned batch is refused (it would bypass the webhook signatures); the source's signature or the API
+    key admit it."""
+    body = json.dumps([_order(6001, "2024-03-01T10:20:00-05:00", email="mallory@example.com")]).encode()
+    for headers in ({}, {"X-Growthlens-Api-Key": "wrong"}, _shopify_headers(body, "nope")):
+        r = client.post("/api/sync/shopify/batch?topic=orders", content=body,
+                        headers={"Content-Type": "application/json", **headers})
+        assert r.status_code == 401 and "X-Growthlens-Api-Key" in r.json()["detail"]
+    assert client.get("/api/customers", params={"q": "mallory"}).status_code == 404  # nothing stored
+    r = client.post("/api/sync/shopify/batch?topic=orders", content=body, headers=_shopify_headers(body))
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    assert client.get("/api/customers", params={"q": "mallory"}).json()["total"] == 1
 
 
 def test_webhook_recomputes_only_the_touched_customer(client):

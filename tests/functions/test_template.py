@@ -140,3 +140,16 @@ def test_sample_events_are_served(tmp_path, monkeypatch) -> None:
         resp = handlers.handler_for(group if group in ROUTE_GROUPS else "health")(event, None)
         assert resp["statusCode"] < 500, (path.name, resp)
     deps._store.cache_clear()
+
+
+def test_refreshes_are_serialised_per_workspace_and_the_worker_is_bounded(template) -> None:
+    """The jobs queue is FIFO (the code sends one message group per workspace and kind), its dead-letter queue
+    too (SQS requires it), the worker's concurrency is bounded, and request bodies stay under API Gateway's 10 MB."""
+    res = template["Resources"]
+    assert res["JobsQueue"]["Properties"].get("FifoQueue") is True
+    assert res["JobsDeadLetterQueue"]["Properties"].get("FifoQueue") is True
+    assert 1 <= int(res["JobWorkerFunction"]["Properties"]["ReservedConcurrentExecutions"]) <= 10
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert int(env["GROWTHLENS_MAX_UPLOAD_BYTES"]) <= 10 * 1000 * 1000
+    assert int(env["GROWTHLENS_MAX_WEBHOOK_BYTES"]) <= 1 << 20
+    assert res["SyncFunction"]["Properties"]["Environment"]["Variables"]["GROWTHLENS_CDP_REFRESH"] == "job"

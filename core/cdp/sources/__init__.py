@@ -25,6 +25,7 @@ from types import ModuleType
 from typing import Any
 
 from core.cdp.events import Event
+from core.cdp.limits import check_json
 
 __all__ = ["SOURCES", "ExportResult", "adapter", "read_rows", "iter_row_chunks", "RawLines", "parse_rows", "header"]
 
@@ -96,6 +97,7 @@ def read_rows(body: bytes | str, content_type: str | None = None) -> list[Any]:
     ctype = (content_type or "").lower()
     if "csv" in ctype or (not stripped.startswith(("[", "{")) and "json" not in ctype):
         return _read_csv(stripped)
+    check_json(stripped, "the request body")
     if stripped.startswith("["):
         try:
             data = json.loads(stripped)

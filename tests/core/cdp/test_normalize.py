@@ -102,3 +102,44 @@ def test_postcode_and_address():
     assert nz.normalize_address("12 North Main Street, Apt. 4") == "12 n main st apt 4"
     assert nz.normalize_address("12 N. Main St apt 4") == "12 n main st apt 4"
     assert nz.normalize_address(math.nan) is None
+
+
+# ---------------------------------------------------------------------------------- regressions (libraries)
+@pytest.mark.parametrize("raw,region,want", [
+    ("+44 (0)20 7946 0958", "US", "+442079460958"),  # the "(0)" trunk prefix written in international form
+    ("+33 (0)6 12 34 56 78", "US", "+33612345678"),
+    ("020 7946 0958", "GB", "+442079460958"),
+    ("06 12 34 56 78", "FR", "+33612345678"),
+    ("0044 20 7946 0958", "US", "+442079460958"),
+    ("(415) 555-0123", "US", "+14155550123"),  # North America keeps its fast path
+    ("+1 415 555 0123", "GB", "+14155550123"),
+])
+def test_phone_numbers_outside_north_america(raw, region, want):
+    from core.cdp.normalize import normalize_phone
+
+    assert normalize_phone(raw, region) == want
+
+
+def test_unknown_default_region_is_an_error_not_the_us(monkeypatch):
+    from core.cdp.normalize import normalize_phone
+
+    with pytest.raises(ValueError, match="unknown default phone region 'ZZ'"):
+        normalize_phone("020 7946 0958", "ZZ")
+    monkeypatch.setenv("GROWTHLENS_DEFAULT_REGION", "GB")
+    assert normalize_phone("020 7946 0958") == "+442079460958"
+
+
+def test_email_domains_keep_their_accents():
+    from core.cdp.normalize import normalize_email
+
+    assert normalize_email("user@münchen.de") == "user@münchen.de" != normalize_email("user@munchen.de")
+    assert normalize_email("José@Example.com") == "jose@example.com"  # the local part may be folded
+
+
+@pytest.mark.parametrize("a,b", [("nora", "eleanor"), ("ellie", "eleanor"), ("nell", "eleanor"),
+                                 ("bella", "isabella"), ("nora", "ellie"), ("alex", "alexander")])
+def test_ambiguous_nicknames_do_not_make_two_names_one(a, b):
+    from core.cdp.normalize import canonical_first_name
+
+    assert canonical_first_name(a) != canonical_first_name(b)
+    assert canonical_first_name("bob") == canonical_first_name("robert")  # unambiguous ones still match
