@@ -107,8 +107,11 @@ def cached_model(store: Store, workspace: str) -> LoadedModel | None:
         artifact = store.read_json(model_key(workspace, version))
     except KeyNotFound:
         return None
+    from core.mmm.health import health_of
     from core.mmm.plan import is_fixed_cost
 
+    if not artifact.get("health"):  # fitted before health was computed: it loads as unavailable
+        artifact["health"] = health_of(artifact).to_dict()
     # fixed fees are decided once, at fit time (fit_dataset passes the data's flat monthly fees to the fit)
     fixed = {n for n, ch in artifact["channels"].items() if is_fixed_cost(n, ch)}
     loaded = LoadedModel(artifact=artifact, fixed=frozenset(fixed), version=version)

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.mmm.experiment import recommend_tests
+from core.mmm.moves import annotate_moves
 from core.mmm.optimize import (
     ChannelCurve,
     Constraints,
@@ -280,9 +282,10 @@ def _usd(x: float) -> str:
     return f"{'-' if x < 0 else ''}${abs(x):,.0f}"
 
 
-def _uncertainty_notes(curves: list[ChannelCurve], risky: dict[str, float], expected: dict[str, float]) -> list[str]:
+def _uncertainty_notes(curves: list[ChannelCurve], risky: dict[str, float], expected: dict[str, float]
+                       ) -> dict[str, str]:
     """Say where the risk-aware plan stays nearer the current mix than the expected-value plan, and why."""
-    notes = []
+    notes = {}
     for cv in curves:
         if cv.fixed_cost:
             continue
@@ -294,7 +297,7 @@ def _uncertainty_notes(curves: list[ChannelCurve], risky: dict[str, float], expe
         d = cv.draws(np.array([cv.current, target]))
         gain = d[:, 1] - d[:, 0]
         lo, hi = np.quantile(gain, [0.05, 0.95])
-        notes.append(
+        notes[cv.name] = (
             f"{cv.name} stays closer to its current spend (${a:,.0f}/day rather than ${b:,.0f}/day) because the "
             f"model is unsure: moving to ${b:,.0f}/day would change its revenue by {_usd(lo)} to {_usd(hi)}/day "
             f"(90% interval)."
@@ -328,7 +331,7 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
               target_revenue: float | None = None, margin: float | None = None, target_mroas: float | None = None,
               fixed: Iterable[str] | None = None, risk_quantile: float | None = 0.25,
               observed_max: Mapping[str, float] | None = None, extrapolation: float | None = 2.0,
-              guard: float | None | str = "default") -> dict[str, Any]:
+              guard: float | None | str = "default", test_first: bool = True) -> dict[str, Any]:
     """A budget plan for one of the goals, in daily amounts plus per-period projections.
 
     ``daily_budget`` defaults to the current total daily spend; ``target_revenue`` (goal ``min_budget``) is the
@@ -343,6 +346,10 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
     ``guard`` quantile of the model's draws (every channel's uncertainty at once, with the correlations the data
     leave between them), the step from the current mix is shortened until it is, or dropped (``None``: no guard;
     by default ``GUARD_QUANTILE``).
+
+    ``tests`` lists the lift tests recommended for channels the data cannot pin down (``core.mmm.experiment``);
+    with ``test_first`` an unidentified one is kept at its current spend until its test is read (unless the caller
+    constrains it). Each row carries its move's probability of gaining revenue and, if held back, why.
     """
     if goal not in GOALS:
         raise ValueError(f"unknown goal {goal!r}; choose one of: {', '.join(GOALS)}")
@@ -356,6 +363,10 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
         unknown = sorted(set(names) - known)
         if unknown:
             raise ValueError(f"unknown channel(s) in {what}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    tests = recommend_tests(artifact, {cv.name for cv in curves if cv.fixed_cost})
+    asked = set(min_spend or {}) | set(max_spend or {}) | set(locked)
+    hold = {t.channel: t for t in tests if test_first and t.hold and t.channel not in asked}
+    held: dict[str, str] = {}
     caps = dict(max_spend or {})
     guarded: dict[str, float] = {}
     if extrapolation is not None:
@@ -365,7 +376,8 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
                 guarded[cv.name] = extrapolation * seen
                 lo = float((min_spend or {}).get(cv.name, 0.0))
                 caps[cv.name] = max(guarded[cv.name], lo)
-    c = Constraints(min_spend=dict(min_spend or {}), max_spend=caps, locked=set(locked), max_change=max_change)
+    c = Constraints(min_spend=dict(min_spend or {}), max_spend=caps, locked=set(locked) | set(hold),
+                    max_change=max_change)
     days = PERIOD_DAYS[period]
     current_total = sum(cv.current for cv in curves)
     notes: list[str] = []
@@ -374,7 +386,9 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
         plan = optimize_budget(curves, budget, c, risk_quantile=risk_quantile)
         if risk_quantile is not None:
             expected = optimize_budget(curves, budget, c, risk_quantile=None)
-            notes += _uncertainty_notes(curves, plan["allocation"], expected["allocation"])
+            held = _uncertainty_notes(curves, plan["allocation"], expected["allocation"])
+            notes += list(held.values())
+            first = plan
             if abs(budget - current_total) <= 1e-6 * max(1.0, current_total):
                 low = plan["projection"]["lift_per_day_low"]
                 moved = max(abs(plan["allocation"][cv.name] - cv.current) / max(cv.current, 1.0) for cv in curves)
@@ -383,12 +397,21 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
                     if t < 1.0 and t > 0:
                         notes.append(f"The plan takes {t:.0%} of the step the model's best guess suggests: the "
                                      f"full step would not be {1 - guard:.0%} sure to gain revenue.")
+                        held.update({cv.name: f"{cv.name} takes {t:.0%} of the step toward "
+                                              f"${first['allocation'][cv.name]:,.0f}/day: the full step would not be "
+                                              f"{1 - guard:.0%} sure to gain revenue." for cv in curves
+                                     if abs(first["allocation"][cv.name] - cv.current) >= max(1.0, 0.005 * cv.current)})
                     low = plan["projection"]["lift_per_day_low"]
                     moved = max(abs(plan["allocation"][cv.name] - cv.current) / max(cv.current, 1.0) for cv in curves)
                 if plan["projection"]["lift_per_day"] <= 0 or moved < 0.005:  # nothing sure to gain: keep the mix
                     plan = optimize_budget(curves, budget, Constraints(locked=known), risk_quantile=None)
                     notes.append("The model cannot tell a better mix from the current one with confidence; "
                                  "keep the current allocation.")
+                    sure = first["projection"]["prob_positive_lift"]
+                    held.update({cv.name: f"{cv.name} stays at ${cv.current:,.0f}/day: the mix the model would "
+                                          f"choose (with ${first['allocation'][cv.name]:,.0f}/day here) gains revenue "
+                                          f"in only {sure:.0%} of its draws." for cv in curves
+                                 if abs(first["allocation"][cv.name] - cv.current) >= max(1.0, 0.005 * cv.current)})
                 elif low < 0:
                     notes.append(f"The lift is likely but not certain: the 90% interval reaches "
                                  f"${low * days:,.0f} per {period}.")
@@ -418,6 +441,12 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
             basis = "its highest 4-week" if observed_max and cv.name in observed_max else "its recent"
             notes.append(f"{cv.name} is held at ${guarded[cv.name]:,.0f}/day, {extrapolation:g}x {basis} daily "
                          f"spend: the model has not seen more and would be guessing beyond that.")
+            held[cv.name] = notes[-1]
+    for name, t in hold.items():
+        lo, hi = t.roas_interval
+        notes.append(f"{name} is kept at ${t.current_daily_spend:,.0f}/day until a lift test measures it: its ROAS "
+                     f"is known only to within {lo:.2f}–{hi:.2f} (90%), so any move would be a guess.")
+        held[name] = notes[-1]
     plan["notes"] = list(plan["notes"]) + notes
     plan["goal"] = goal
     plan["period"] = period
@@ -429,6 +458,10 @@ def make_plan(artifact: Mapping[str, Any], *, goal: str = "max_revenue", daily_b
     # the projection through the cached grid: exactly what the what-if simulator reports for the same mix
     ev = evaluate_allocation(channel_curves(artifact, fixed, interpolate=True), plan["allocation"])
     plan["projection"] = p = {k: v for k, v in ev.items() if k != "channels"}
+    price = 1.0 / margin if goal == "max_profit" and margin else (
+        float(target_mroas or artifact.get("target_roas", 1.0)) if goal == "target_mroas" else 0.0)
+    annotate_moves(plan, channel_curves(artifact, fixed, interpolate=True), held, set(hold), price)
+    plan["tests"] = [t.to_dict() for t in tests]
     base = _baseline_per_day(artifact)
     p.update({
         "baseline_per_day": base,

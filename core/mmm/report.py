@@ -13,6 +13,7 @@ from core.mmm.artifact import HI_Q, band, hill_slope, interval, log_curve_as_hil
 from core.mmm.breaks import efficiency_breaks
 from core.mmm.design import Prepared
 from core.mmm.estimate import Solution
+from core.mmm.health import model_health
 from core.mmm.saturation import hill, hill_derivative
 from core.mmm.spec import Prediction, Spec, predict
 
@@ -191,6 +192,8 @@ def build_artifact(f: Fitted, kpi_col: str, target_roas: float, seed: int,  # no
                      f"{r['se']:,.0f}; the calibrated model predicts {r['predicted']:,.0f} for it")
     for b in findings:
         notes.append(b["sentence"])
+    health = model_health(f, {nm: (ch["roas"]["mean"], ch["roas"]["low"], ch["roas"]["high"])
+                              for nm, ch in channels.items()})
     fitted = pred.fitted
     r2 = float(1 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2))
     return {
@@ -213,6 +216,7 @@ def build_artifact(f: Fitted, kpi_col: str, target_roas: float, seed: int,  # no
         "media_demand_elasticity": float(spec.demand_g),
         "efficiency_breaks": findings,
         "lift_tests": lift_rows,
+        "health": health.to_dict(),
         "fit": {"r2": r2, "mape": _mape(y, fitted), "mape_holdout": f.mape_holdout,
                 "holdout_periods": int(f.holdout_periods), "n_boot": int(D),
                 "seconds": round(time.perf_counter() - f.started, 3)},

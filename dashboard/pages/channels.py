@@ -1,6 +1,7 @@
 """Channel deep dive: one channel's spend and revenue over time, platform metrics, best weekdays and months, and —
 once a marketing mix model has been fitted — its response curve, current against optimal daily spend, incremental
-ROAS beside platform ROAS, seasonality, and the revenue decomposition.
+ROAS beside platform ROAS, seasonality, how well the data identify it (and what to do about it), its lift tests
+(measured, and the one to run next), and the revenue decomposition.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dashboard.components import (
     note,
     section_title,
 )
-from dashboard.format import money, pct, ratio, share
+from dashboard.format import day, money, pct, ratio, share
 
 TITLE = "Channels"
 SECTION = "Marketing"
@@ -33,7 +34,13 @@ ORDER = 20
 
 PAGE_CSS = TABLE_CSS + """
 .gl-table tr.top td {font-weight: 600;}
+.gl-health-status {font-weight: 700; padding: 2px 8px; border-radius: 10px; background: #eef1f4;}
+.gl-status-identified {color: #1a7f37; background: #e6f4ea;} .gl-status-weak {color: #9a6700; background: #fff4d6;}
+.gl-status-unidentified {color: #c62828; background: #fdecea;}
+.gl-health-actions li, .gl-lift-recommended {margin: 4px 0;}
 """
+STATUS_WORDS = {"identified": "Identified", "weak": "Weakly identified", "unidentified": "Not identified",
+                "unavailable": "Not assessed"}
 BLUE, ORANGE, GREEN, GREY = "#2f6fde", "#f28e2b", "#1a7f37", "#5f6b7a"
 STACK_COLORS = ["#b9c2cc", "#2f6fde", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7"]
 
@@ -107,6 +114,70 @@ def model_cards(model: dict[str, Any], platform_roas: float | None) -> list[dict
     cards.append({"title": "Platform ROAS", "value": ratio(platform_roas), "sub": "as reported by the platform",
                   "key": "platform-roas"})
     return cards
+
+
+def _row(label: str, value: str) -> str:
+    return f"<tr><td>{html.escape(label)}</td><td>{html.escape(value)}</td></tr>"
+
+
+def health_html(h: dict[str, Any], overall: dict[str, Any] | None, per: str) -> str:
+    """The channel's identifiability in business words, what to do about it, and the model's own checks."""
+    status = h.get("status", "unavailable")
+    head = (f"<p>How well the data identify {html.escape(h['channel'])}: <span class='gl-health-status "
+            f"gl-status-{status}'>{STATUS_WORDS.get(status, status)}</span></p>")
+    if status == "unavailable":
+        return head + "<p class='gl-note'>This model was fitted before health checks existed; refit it to see them.</p>"
+    rows = []
+    if h.get("max_corr") is not None:
+        rows.append(_row("Spend moves most with", f"{h['max_corr_with']} (r = {h['max_corr']:.2f})"))
+    if h.get("baseline_corr") is not None:
+        rows.append(_row("Follows season, trend and events", f"r = {h['baseline_corr']:.2f}"))
+    if h.get("vif") is not None:
+        rows.append(_row("Explained by the rest of the model",
+                         f"{share(1 - 1 / max(h['vif'], 1.0))} of its variation (variance inflation {h['vif']:.1f})"))
+    if h.get("spend_cv") is not None:
+        rows.append(_row("Spend variation", f"{share(h['spend_cv'])} around its average {per}"))
+    if h.get("zero_share") is not None:
+        rows.append(_row(f"{per.capitalize()}s without spend", share(h["zero_share"])))
+    if h.get("roas_rel_width") is not None:
+        rows.append(_row("ROAS uncertainty", f"±{share(h['roas_rel_width'] / 2)} of the estimate (90%)"))
+    rows.append(_row("Calibrated by a lift test", "yes" if h.get("calibrated") else "no"))
+    acts = h.get("actions") or []
+    todo = ("<ul class='gl-health-actions'>" + "".join(f"<li>{html.escape(a)}</li>" for a in acts) + "</ul>"
+            if acts else "<p class='gl-health-actions'>Nothing to do: the data separate this channel well.</p>")
+    out = head + f"<table class='gl-table gl-health'>{''.join(rows)}</table>" + todo
+    if overall and overall.get("status") != "unavailable":
+        checks = [f"residual lag-1 autocorrelation {overall['residual_lag1']:.2f}"]
+        if overall.get("holdout_ratio") is not None:
+            verdict = "better than" if overall["holdout_ratio"] < 1 else "no better than"
+            checks.append(f"over the last {overall['holdout_periods']} {per}s it forecast {verdict} "
+                          f"{overall['naive']} (error {pct(overall['holdout_mape'], signed=False)} against "
+                          f"{pct(overall['naive_mape'], signed=False)})")
+        extra = "".join(f"<li>{html.escape(f['action'])}</li>" for f in overall.get("findings") or [])
+        out += (f"<p class='gl-note gl-model-checks'>Model checks: {html.escape('; '.join(checks))}.</p>"
+                + (f"<ul class='gl-health-actions'>{extra}</ul>" if extra else ""))
+    return out
+
+
+def lift_tests_html(channel: str, measured: list[dict[str, Any]], test: dict[str, Any] | None) -> str:
+    """The channel's measured lift tests beside the model's prediction, and the test recommended next."""
+    if measured:
+        body = "".join(
+            f"<tr><td>{day(t['start'])} – {day(t['end'])}</td><td class='num'>"
+            f"{money(t['spend_change_per_day'], signed=True)}</td><td class='num'>{money(t['lift'], signed=True)}"
+            f" ± {money(t['se'])}</td><td class='num'>{money(t['predicted'], signed=True)}</td></tr>"
+            for t in measured)
+        out = ("<table class='gl-table gl-lift-measured'><tr><th>Window</th><th class='num'>Spend change/day</th>"
+               "<th class='num'>Measured lift</th><th class='num'>Model predicts</th></tr>" + body + "</table>")
+    else:
+        out = f"<p class='gl-note gl-lift-measured'>No lift test of {html.escape(channel)} has been measured yet.</p>"
+    if test:
+        out += (f"<div class='gl-lift-recommended'><b>Recommended test:</b> {html.escape(test['action'])}."
+                f"<div class='gl-note'>{html.escape(test['reason'])}.</div></div>")
+    else:
+        out += "<p class='gl-note gl-lift-recommended'>No test is recommended: the model knows this channel well " \
+               "enough, or it is too small a share of spend to be worth one.</p>"
+    return out
 
 
 def response_curve_chart(model: dict[str, Any], channel: str) -> pn.viewable.Viewable:
@@ -295,6 +366,15 @@ class ChannelsPage:
         if mroas is not None:
             parts.append(note(f"Marginal ROAS at current spend: {ratio(mroas)} — each extra dollar per day returns "
                               f"about {money(mroas)} in incremental revenue."))
+        if model.get("health"):
+            per = model.get("model_granularity") or "day"
+            parts += [section_title("Model health"),
+                      pn.pane.HTML(health_html(model["health"], model.get("model_health"), per),
+                                   stylesheets=[PAGE_CSS], sizing_mode="stretch_width"),
+                      section_title("Lift tests"),
+                      pn.pane.HTML(lift_tests_html(channel, model.get("lift_tests") or [],
+                                                   model.get("recommended_test")),
+                                   stylesheets=[PAGE_CSS], sizing_mode="stretch_width")]
         self.model.objects = parts
         if self.decomposition.objects:
             return  # the decomposition covers every channel: drawn once per page

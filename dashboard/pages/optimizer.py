@@ -1,5 +1,7 @@
-"""Budget optimizer: current against recommended daily spend per channel, the projected lift with its interval, and
-a what-if simulator — one slider per channel that re-projects revenue while it moves.
+"""Budget optimizer: current against recommended daily spend per channel with each move's chance of gaining
+revenue, the projected lift with its interval, the moves held back and why, the lift tests to run before moving
+channels the data cannot pin down, and a what-if simulator — one slider per channel that re-projects revenue while
+it moves.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import panel as pn
 
 from dashboard.client import ApiClient, ApiError
 from dashboard.components import KPI_CSS, TABLE_CSS, error_alert, kpi_card, note, section_title
-from dashboard.format import money, ratio
+from dashboard.format import money, ratio, share
 
 TITLE = "Budget Optimizer"
 SECTION = "Marketing"
@@ -32,16 +34,44 @@ def plan_table(plan: dict[str, Any]) -> str:
         fixed = bool(r.get("fixed_cost"))  # a flat fee: more spend buys no response, marginal ROAS does not apply
         tag = " (fixed cost)" if fixed else (" (locked)" if r.get("locked") else "")
         arrow = html.escape(r["arrow"])
+        held = " <span class='gl-held-mark' title='held back'>(held back)</span>" if r.get("held_back") else ""
         rows.append(
             f"<tr><td class='num'>{money(r['current'])}</td><td>{html.escape(r['channel'])}{tag}</td>"
             f"<td class='num gl-opt'>{money(r['optimized'])} <span class='{ARROW_CLS.get(r['arrow'], '')}'>"
             f"{arrow}</span></td><td class='num'>{money(round(r['change']), signed=True)}</td>"
             f"<td class='num'>{ratio(None if fixed else r['marginal_roas_before'])}</td>"
-            f"<td class='num'>{ratio(None if fixed else r['marginal_roas_after'])}"
-            f"</td></tr>")
+            f"<td class='num'>{ratio(None if fixed else r['marginal_roas_after'])}</td>"
+            f"<td class='num gl-prob'>{share(r.get('prob_gain'))}{held}</td></tr>")
     return ("<table class='gl-table gl-plan'><tr><th class='num'>Current /day</th><th>Channel</th>"
             "<th class='num'>Optimized /day</th><th class='num'>Change</th><th class='num'>Marginal ROAS now</th>"
-            "<th class='num'>Marginal ROAS after</th></tr>" + "".join(rows) + "</table>")
+            "<th class='num'>Marginal ROAS after</th><th class='num'>Chance the move gains revenue</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def held_html(plan: dict[str, Any]) -> str:
+    """The channels the plan kept nearer their current spend than the model's best guess, each with its reason."""
+    rows = [r for r in plan["channels"] if r.get("held_back")]
+    if not rows:
+        return "<p class='gl-note gl-held'>No move was held back: the plan goes as far as the model's best guess.</p>"
+    return "<ul class='gl-held'>" + "".join(
+        f"<li><b>{html.escape(r['channel'])}</b>: {html.escape(r['held_back'])}</li>" for r in rows) + "</ul>"
+
+
+def tests_html(tests: list[dict[str, Any]]) -> str:
+    """The recommended lift tests: what to change, for how long, and how much it would narrow the ROAS."""
+    if not tests:
+        return ("<p class='gl-note gl-tests'>No test is needed first: every channel with a real share of spend is "
+                "known well enough to move.</p>")
+    body = "".join(
+        f"<tr><td>{html.escape(t['channel'])}</td><td class='num'>{money(t['spend_change_per_day'], signed=True)}"
+        f"</td><td class='num'>{t['weeks']}</td><td class='num'>{ratio(t['roas_interval'][0])}–"
+        f"{ratio(t['roas_interval'][1])}</td><td class='num'>{ratio(t['roas_interval_after'][0])}–"
+        f"{ratio(t['roas_interval_after'][1])}</td><td>{html.escape(t['reason'])}</td></tr>"
+        for t in tests)
+    actions = "".join(f"<li>{html.escape(t['action'])}.</li>" for t in tests)
+    return ("<table class='gl-table gl-tests'><tr><th>Channel</th><th class='num'>Spend change /day</th>"
+            "<th class='num'>Weeks</th><th class='num'>ROAS now (90%)</th><th class='num'>ROAS after (90%)</th>"
+            "<th>Why</th></tr>" + body + f"</table><ul class='gl-test-actions'>{actions}</ul>")
 
 
 def interval(low: float, high: float) -> str:
@@ -72,6 +102,8 @@ class OptimizerPage:
         self.table = pn.pane.HTML("", stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
         self.plan_cards = pn.Row(sizing_mode="stretch_width")
         self.notes = pn.Column(sizing_mode="stretch_width")
+        self.held = pn.pane.HTML("", stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
+        self.tests = pn.pane.HTML("", stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
         self.sim_cards = pn.Row(sizing_mode="stretch_width")
         self.slider_box = pn.Column(sizing_mode="stretch_width")
         self.message = pn.Column(sizing_mode="stretch_width")
@@ -84,7 +116,11 @@ class OptimizerPage:
             self.message,
             pn.Row(self.budget, self.goal, self.margin, self.mroas, self.max_change),
             pn.Row(pn.pane.HTML("<span class='gl-note'>Lock:</span>", stylesheets=[KPI_CSS]), self.locked, self.run),
-            self.plan_cards, self.table, self.notes,
+            self.plan_cards, self.table,
+            section_title("Held back"), self.held,
+            section_title("Test before you move"),
+            note("Where the data cannot pin a channel down, a lift test settles it faster than a guess."),
+            self.tests, self.notes,
             section_title("What-if simulator"),
             note("Move a slider to see the projected revenue of that mix; fixed costs do not change revenue."),
             pn.Row(self.reset, self.apply), self.sim_cards, self.slider_box,
@@ -129,6 +165,8 @@ class OptimizerPage:
             note(interval(p["lift_per_year_low"], p["lift_per_year_high"]) + " per year"),
         ]
         self.table.object = plan_table(plan)
+        self.held.object = held_html(plan)
+        self.tests.object = tests_html(plan.get("tests") or [])
         self.notes.objects = [note(n) for n in plan["notes"]]
 
     # ----------------------------------------------------------------------------------------------- what-if

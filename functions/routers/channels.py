@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from core import metrics
 from functions.datasets import Dataset
 from functions.deps import get_dataset, get_workspace
+from functions.mmm_schemas import ChannelHealth, MeasuredLiftTest, OverallHealth, RecommendedTest
 from functions.mmm_service import LoadedModel, get_model_if_fitted
 from functions.route_common import END_DOC, GRAN_DOC, START_DOC, cached
 
@@ -105,6 +106,13 @@ class ModelView(BaseModel):
     target_roas: float | None = None
     model_start: str | None = None
     model_end: str | None = None
+    model_granularity: str | None = Field(None, description="day or week: the periods the model was fitted on")
+    health: ChannelHealth | None = Field(None, description="how well the data identify the channel, and what to do")
+    model_health: OverallHealth | None = Field(None, description="the model's residual and holdout checks")
+    lift_tests: list[MeasuredLiftTest] = Field(default_factory=list, description="the channel's measured lift "
+                                                                                 "tests")
+    recommended_test: RecommendedTest | None = Field(None, description="a lift test to run before moving its "
+                                                                       "budget, when the data cannot pin it down")
 
 
 class Performance(BaseModel):
@@ -151,10 +159,20 @@ def model_view(model: LoadedModel | None, version: str, channel: str) -> dict[st
     entry = (artifact.get("channels") or {}).get(channel)
     if not entry:
         return None
-    keys = set(ModelView.model_fields) - {"target_roas", "model_start", "model_end"}
+    from core.mmm.experiment import recommend_tests
+
+    own = {"target_roas", "model_start", "model_end", "model_granularity", "health", "model_health", "lift_tests",
+           "recommended_test"}
+    keys = set(ModelView.model_fields) - own
     view = {k: entry.get(k) for k in keys if entry.get(k) is not None}
+    health = artifact.get("health") or {}
+    test = next((t for t in recommend_tests(artifact, model.fixed) if t.channel == channel), None)
     view.update(target_roas=artifact.get("target_roas"), model_start=artifact.get("start"),
-                model_end=artifact.get("end"))
+                model_end=artifact.get("end"), model_granularity=artifact.get("granularity"),
+                health=(health.get("channels") or {}).get(channel),
+                model_health=health.get("overall"),
+                lift_tests=[t for t in artifact.get("lift_tests") or [] if t.get("channel") == channel],
+                recommended_test=test.to_dict() if test is not None else None)
     return view
 
 

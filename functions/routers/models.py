@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from functions.deps import get_store, get_workspace
+from functions.mmm_schemas import ModelHealthResponse
 from functions.mmm_service import LoadedModel, get_model, model_status, start_fit
 from functions.storage import Store
 
@@ -51,8 +52,19 @@ def status(store: Store = Depends(get_store), workspace: str = Depends(get_works
 
 @router.get("/api/models/latest")
 def latest(model: LoadedModel = Depends(get_model)) -> dict[str, Any]:
-    """The fitted model artifact of the current data version (channels, fit diagnostics, decomposition)."""
+    """The fitted model artifact of the current data version (channels, fit diagnostics, decomposition, health)."""
     return model.artifact
+
+
+@router.get("/api/models/health", response_model=ModelHealthResponse)
+def health(model: LoadedModel = Depends(get_model)) -> dict[str, Any]:
+    """How well the data identify each channel, residual structure and holdout accuracy against a naive forecast,
+    each problem with what to do; the lift tests recommended before moving money, and those already measured."""
+    from core.mmm.experiment import recommend_tests
+
+    art = model.artifact
+    return {"health": art["health"], "tests": [t.to_dict() for t in recommend_tests(art, model.fixed)],
+            "lift_tests": art.get("lift_tests") or []}
 
 
 def _channel(model: dict[str, Any], channel: str) -> dict[str, Any]:
@@ -72,7 +84,8 @@ def curve(channel: str, loaded: LoadedModel = Depends(get_model)) -> dict[str, A
     keys = ("curve", "current_daily_spend", "optimal_daily_spend", "optimal_daily_spend_interval", "marginal_roas",
             "marginal_roas_interval", "opportunity_per_day", "roas", "adstock", "saturation", "platform_roas",
             "contribution", "contribution_interval", "share", "seasonality", "fixed_cost")
-    return {"channel": channel, "target_roas": model.get("target_roas", 1.0), **{k: ch.get(k) for k in keys}}
+    return {"channel": channel, "target_roas": model.get("target_roas", 1.0), **{k: ch.get(k) for k in keys},
+            "health": model["health"]["channels"].get(channel)}
 
 
 _FREQ = {"day": "D", "week": "W-SUN", "month": "MS"}

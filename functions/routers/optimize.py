@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.mmm.plan import PERIOD_DAYS, make_plan, simulate
+from functions.mmm_schemas import RecommendedTest
 from functions.mmm_service import LoadedModel, get_model
 
 router = APIRouter(tags=["optimize"])
@@ -39,6 +40,8 @@ class OptimizeRequest(BaseModel):
     risk_aware: bool = Field(True, description="value moves at the model's 25% quantile (stay close when unsure)")
     fixed: list[str] | None = Field(None, description="fixed-cost channels (default: flagged in the model "
                                                       "or paid as flat monthly fees in the data)")
+    test_first: bool = Field(True, description="keep a large channel the data cannot identify at its current "
+                                               "spend and recommend a lift test for it instead of a move")
 
 
 class SimulateRequest(BaseModel):
@@ -64,9 +67,15 @@ class PlanChannel(BaseModel):
     revenue_before: float = Field(description="daily incremental revenue at the current spend (mean over draws)")
     revenue_after: float = Field(description="daily incremental revenue at the optimized spend (mean over draws)")
     bound: str | None = Field(description="the constraint that holds the channel: locked, fixed cost, minimum, "
-                                          "maximum or maximum change; null when none binds")
+                                          "maximum, maximum change or lift test first; null when none binds")
     fixed_cost: bool = Field(description="a flat fee: counted in the budget, never moved")
     locked: bool = Field(description="kept at its current spend by the request")
+    prob_gain: float | None = Field(description="share of the model's draws in which this move gains revenue, "
+                                                "against what its money earns in the plan's other moves; null when "
+                                                "the channel does not move")
+    held_back: str | None = Field(description="why the plan keeps the channel nearer its current spend than the "
+                                              "model's best guess (uncertainty, the guard, a cap, a lift test "
+                                              "first); null when it is not held back")
 
 
 class PlanProjection(BaseModel):
@@ -117,6 +126,8 @@ class OptimizeResponse(BaseModel):
     channels: list[PlanChannel]
     projection: PlanProjection
     notes: list[str] = Field(description="plain-language notes: binding constraints, uncertainty, caps")
+    tests: list[RecommendedTest] = Field(description="lift tests recommended before moving channels the data "
+                                                     "cannot pin down, largest share of spend first")
     model: PlanModelInfo
 
 
@@ -200,7 +211,7 @@ def optimize(body: OptimizeRequest, loaded: LoadedModel = Depends(get_model)) ->
         model, goal=body.goal, daily_budget=daily, period=body.period, max_change=body.max_change,
         min_spend=body.min_spend, max_spend=body.max_spend, locked=body.locked, target_revenue=body.target_revenue,
         margin=body.margin, target_mroas=body.target_mroas, fixed=fixed if body.fixed is None else body.fixed,
-        risk_quantile=0.25 if body.risk_aware else None,
+        risk_quantile=0.25 if body.risk_aware else None, test_first=body.test_first,
     )
     plan["model"] = {"end": model.get("end"), "data_version": model.get("data_version"),
                      "granularity": model.get("granularity")}

@@ -1,12 +1,15 @@
-"""Channels page in headless Chromium: pick a channel, see its chart, metrics and (with a model) its curve."""
+"""Channels page in headless Chromium: pick a channel, see its chart, metrics and (with a model) its curve, its
+health and its lift tests."""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from dashboard.format import money, ratio
+from dashboard.format import money, ratio, share
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -50,3 +53,39 @@ def test_select_a_channel_and_see_its_metrics_chart_and_model(page, api_url, das
 def _has_contributions(api_url: str) -> bool:
     r = httpx.get(f"{api_url}/api/contributions", params={"granularity": "week"}, timeout=60)
     return r.status_code == 200 and bool(r.json().get("dates"))
+
+
+def test_channel_health_and_lift_tests_show_computed_content(page, api_url, dashboard_url) -> None:
+    """The channel the model recommends a lift test for shows its health status, the numbers behind it, what to do,
+    and the recommended test; a well-identified channel says there is nothing to do."""
+    from dashboard.pages.channels import STATUS_WORDS
+
+    names = [c["channel"] for c in httpx.get(f"{api_url}/api/channels", timeout=60).json()["channels"]]
+    views = {n: httpx.get(f"{api_url}/api/channels/{n}/performance", timeout=60).json()["model"] for n in names}
+    if not any(views.values()):
+        pytest.skip("the demo store has no fitted model")
+    tested = [n for n, v in views.items() if v.get("recommended_test")]
+    assert tested, "the demo model recommends no lift test"  # its wide-interval channels should get one
+    name = tested[0]
+    view = views[name]
+    h, test = view["health"], view["recommended_test"]
+    page.goto(f"{dashboard_url}/app?page=channels&channel={quote(name)}", timeout=60_000)
+    expect(page.locator(".gl-health-status")).to_have_text(STATUS_WORDS[h["status"]], timeout=60_000)
+    table = page.locator("table.gl-health")
+    expect(table).to_contain_text(f"{h['max_corr_with']} (r = {h['max_corr']:.2f})")
+    expect(table).to_contain_text(f"±{share(h['roas_rel_width'] / 2)} of the estimate")
+    for action in h["actions"]:
+        expect(page.locator(".gl-health-actions").first).to_contain_text(action)
+    expect(page.locator(".gl-lift-recommended")).to_contain_text(test["action"])
+    expect(page.locator(".gl-lift-recommended")).to_contain_text(test["reason"])
+    if view["lift_tests"]:
+        expect(page.locator("table.gl-lift-measured")).to_contain_text(money(view["lift_tests"][0]["lift"],
+                                                                            signed=True))
+    else:
+        expect(page.locator(".gl-lift-measured")).to_have_text(f"No lift test of {name} has been measured yet.")
+
+    fine = [n for n, v in views.items() if v and v["health"]["status"] == "identified" and not v["health"]["actions"]]
+    if fine:
+        page.goto(f"{dashboard_url}/app?page=channels&channel={quote(fine[0])}", timeout=60_000)
+        expect(page.locator(".gl-health-status")).to_have_text(STATUS_WORDS["identified"], timeout=60_000)
+        expect(page.locator(".gl-health-actions").first).to_contain_text("Nothing to do")

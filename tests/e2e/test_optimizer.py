@@ -17,7 +17,7 @@ if not Path("/usr/bin/chromium").exists():
 
 from playwright.sync_api import expect  # noqa: E402
 
-from dashboard.format import money  # noqa: E402
+from dashboard.format import money, share  # noqa: E402
 
 
 def card_value(page, key: str):
@@ -43,3 +43,30 @@ def test_slider_moves_projection_and_apply_shows_api_lift(page, api_url, dashboa
                                                       timeout=30_000)
     page.get_by_role("button", name="Reset to current").click()
     expect(card_value(page, "sim-lift")).to_have_text(money(0.0, signed=True), timeout=30_000)
+
+
+def test_moves_show_their_chance_held_back_moves_their_reason_and_tests_come_first(page, api_url,
+                                                                                  dashboard_url) -> None:
+    """The default plan on the demo data: each moved channel with its probability of gaining revenue, each held-back
+    one with its reason, and the recommended lift tests in the "Test before you move" panel."""
+    plan = httpx.post(f"{api_url}/api/optimize", json={}, timeout=60).json()
+    page.goto(f"{dashboard_url}/app?page=optimizer", timeout=60_000)
+    table = page.locator("table.gl-plan")
+    expect(table).to_contain_text("Chance the move gains revenue", timeout=60_000)
+    moved = [r for r in plan["channels"] if r["prob_gain"] is not None]
+    assert moved, "the default demo plan moves no channel"
+    for r in moved:
+        row = table.locator("tr").filter(has_text=r["channel"])
+        expect(row.locator("td.gl-prob")).to_contain_text(share(r["prob_gain"]))
+    held = [r for r in plan["channels"] if r["held_back"]]
+    assert held, "the default demo plan holds nothing back"
+    for r in held:
+        expect(page.locator(".gl-held")).to_contain_text(r["held_back"])
+    assert plan["tests"], "the demo model recommends no lift test"
+    panel = page.locator("table.gl-tests")
+    for t in plan["tests"]:
+        expect(panel.locator("tr").filter(has_text=t["reason"])).to_contain_text(str(t["weeks"]))
+        expect(page.locator(".gl-test-actions")).to_contain_text(t["action"])
+    for t in (t for t in plan["tests"] if t["hold"]):
+        row = next(r for r in plan["channels"] if r["channel"] == t["channel"])
+        assert row["bound"] == "lift test first" and row["optimized"] == row["current"]
