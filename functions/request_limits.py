@@ -6,8 +6,10 @@ An ASGI middleware (pure ASGI, so it also runs under Mangum): a body larger than
 nesting gives 400 instead of a ``RecursionError``. Multipart uploads are only counted, not buffered.
 
 Limits (bytes): webhooks ``GROWTHLENS_MAX_WEBHOOK_BYTES`` (1 MB); batches and imports
-``GROWTHLENS_MAX_UPLOAD_BYTES`` (200 MB locally; the template sets 10 MB, API Gateway's payload limit); any other
-route ``GROWTHLENS_MAX_BODY_BYTES`` (1 MB). ``/api/attribution`` checks its own upload size.
+``GROWTHLENS_MAX_UPLOAD_BYTES`` (200 MB locally; the template sets 10 MB, API Gateway's payload limit), whose 413
+tells the client to go through ``POST /api/data/uploads`` (:mod:`functions.uploads`); the local upload route
+``PUT /api/data/uploads/{id}`` ``GROWTHLENS_MAX_STORED_UPLOAD_BYTES`` (1 GiB, streamed to disk, never buffered);
+any other route ``GROWTHLENS_MAX_BODY_BYTES`` (1 MB). ``/api/attribution`` checks its own upload size.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import re
 from typing import Any
 
 from core.cdp.limits import check_json
+from functions.uploads import max_stored_upload_bytes, too_large_hint
 
 __all__ = ["RequestLimits", "limit_for"]
 
 _WEBHOOK = re.compile(r"^/api/sync/[^/]+/webhook/?$")
 _UPLOAD = re.compile(r"^/api/(sync/[^/]+/batch|data/import)/?$")
 _OWN_LIMIT = re.compile(r"^/api/attribution/?$")
+_STORED_UPLOAD = re.compile(r"^/api/data/uploads/[^/]+/?$")
 
 
 def limit_for(path: str) -> int | None:
@@ -32,6 +36,8 @@ def limit_for(path: str) -> int | None:
         return int(os.environ.get("GROWTHLENS_MAX_WEBHOOK_BYTES", str(1 << 20)))
     if _UPLOAD.match(path):
         return int(os.environ.get("GROWTHLENS_MAX_UPLOAD_BYTES", str(200 << 20)))
+    if _STORED_UPLOAD.match(path):
+        return max_stored_upload_bytes()
     if _OWN_LIMIT.match(path):
         return None
     return int(os.environ.get("GROWTHLENS_MAX_BODY_BYTES", str(1 << 20)))
@@ -58,15 +64,19 @@ class RequestLimits:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        limit = limit_for(scope.get("path", ""))
+        path = scope.get("path", "")
+        limit = limit_for(path)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         ctype = headers.get("content-type", "").lower()
         mb = f"{(limit or 0) / 2**20:g} MB"
+        too_large = f"request body larger than {mb}, the limit of this route"
+        if _UPLOAD.match(path):
+            too_large += f": {too_large_hint(path)}"
         if limit is not None and headers.get("content-length", "").isdigit() and int(headers["content-length"]) > limit:
-            await _send_json(send, 413, f"request body larger than {mb}, the limit of this route")
+            await _send_json(send, 413, too_large)
             return
-        if "multipart/" in ctype or limit is None:
-            await self._counted(scope, receive, send, limit, mb)
+        if "multipart/" in ctype or limit is None or _STORED_UPLOAD.match(path):
+            await self._counted(scope, receive, send, limit, too_large)
             return
         chunks: list[bytes] = []
         size = 0
@@ -78,7 +88,7 @@ class RequestLimits:
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send_json(send, 413, f"request body larger than {mb}, the limit of this route")
+                await _send_json(send, 413, too_large)
                 return
             chunks.append(chunk)
             more = msg.get("more_body", False)
@@ -100,7 +110,8 @@ class RequestLimits:
 
         await self.app(scope, replay, send)
 
-    async def _counted(self, scope: dict[str, Any], receive: Any, send: Any, limit: int | None, mb: str) -> None:
+    async def _counted(self, scope: dict[str, Any], receive: Any, send: Any, limit: int | None,
+                       too_large: str) -> None:
         size = 0
         started = False
 
@@ -121,4 +132,4 @@ class RequestLimits:
             await self.app(scope, counting, tracking)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, f"request body larger than {mb}, the limit of this route")
+                await _send_json(send, 413, too_large)

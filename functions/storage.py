@@ -34,7 +34,7 @@ import pandas as pd
 
 from core.serialize import json_default
 
-__all__ = ["Store", "LocalStore", "S3Store", "KeyNotFound", "LockTimeout", "ws_key", "check_workspace",
+__all__ = ["Store", "LocalStore", "S3Store", "AtomicFile", "KeyNotFound", "LockTimeout", "ws_key", "check_workspace",
            "store_from_env", "WORKSPACE_PATTERN"]
 
 #: a workspace id: lower-case letters, digits and dashes, at most 63 characters (one path segment, one S3 key part)
@@ -72,8 +72,6 @@ def ws_key(workspace: str, *parts: str) -> str:
 def _check_segment(seg: str, what: str) -> None:
     if not seg or seg in {".", ".."} or "\\" in seg or "\x00" in seg:
         raise ValueError(f"invalid {what} {seg!r} in storage key")
-
-
 
 
 class Store(ABC):
@@ -122,6 +120,15 @@ class Store(ABC):
         """Write several objects. Each one is atomic; callers that need all-or-nothing publish a manifest last."""
         for key, data in items:
             self.write_bytes(key, data)
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes (without reading it), or :class:`KeyNotFound`."""
+        return len(self.read_bytes(key))
+
+    def presigned_put(self, key: str, content_type: str | None = None, expires: int = 900) -> dict[str, Any] | None:
+        """``{"url", "headers"}`` of a URL a client may ``PUT`` the object to directly, or None when the store
+        cannot sign one (the local store: the API receives the upload itself)."""
+        return None
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix``; return how many were deleted."""
@@ -192,6 +199,19 @@ class LocalStore(Store):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except (FileNotFoundError, NotADirectoryError) as e:
+            raise KeyNotFound(key) from e
+
+    def open_write(self, key: str) -> AtomicFile:
+        """A file to stream a large object into: it replaces ``key`` on :meth:`AtomicFile.commit`, never before."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        return AtomicFile(os.fdopen(fd, "wb"), Path(tmp), path)
+
     def list(self, prefix: str = "") -> list[str]:
         # a prefix may end mid-name ("a/b" matches "a/bc"): walk from the folder of its last "/" and filter
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -254,6 +274,27 @@ class LocalStore(Store):
             return new
 
 
+class AtomicFile:
+    """A temporary file in the target's folder, moved into place by :meth:`commit` (readers never see a part)."""
+
+    def __init__(self, f: Any, tmp: Path, target: Path) -> None:
+        self.f, self.tmp, self.target, self.size = f, tmp, target, 0
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+        self.size += len(data)
+
+    def commit(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        os.replace(self.tmp, self.target)
+
+    def abort(self) -> None:
+        self.f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
 class S3Store(Store):
     """An S3 bucket (optionally under a key prefix)."""
 
@@ -279,15 +320,41 @@ class S3Store(Store):
         self.s3.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, ServerSideEncryption="AES256")
 
     def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+            return True
+        except KeyNotFound:
+            return False
+
+    def size(self, key: str) -> int:
         from botocore.exceptions import ClientError
 
         try:
-            self.s3.head_object(Bucket=self.bucket, Key=self._k(key))
-            return True
+            return int(self.s3.head_object(Bucket=self.bucket, Key=self._k(key))["ContentLength"])
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return False
+                raise KeyNotFound(key) from e
             raise
+
+    def presigned_put(self, key: str, content_type: str | None = None, expires: int = 900) -> dict[str, Any] | None:
+        params = {"Bucket": self.bucket, "Key": self._k(key)}
+        headers = {}
+        if content_type:  # signed: the client must send the same Content-Type
+            params["ContentType"] = headers["Content-Type"] = content_type
+        url = self._presigner().generate_presigned_url("put_object", Params=params, ExpiresIn=int(expires),
+                                                       HttpMethod="PUT")
+        return {"url": url, "headers": headers}
+
+    def _presigner(self) -> Any:
+        """A client presigning with SigV4 on the store client's region and endpoint (unless told explicitly,
+        botocore presigns S3 URLs with the deprecated SigV2)."""
+        if getattr(self, "_v4", None) is None:
+            import boto3
+            from botocore.config import Config
+
+            self._v4 = boto3.client("s3", region_name=self.s3.meta.region_name,
+                                    endpoint_url=self.s3.meta.endpoint_url, config=Config(signature_version="s3v4"))
+        return self._v4
 
     def list(self, prefix: str = "") -> list[str]:
         out: list[str] = []

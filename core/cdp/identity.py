@@ -7,11 +7,12 @@ Two stages feed one identity graph:
    clearly differ (a family address) is not linked here; it is left to the second stage.
 2. **Probabilistic links** (Fellegi–Sunter) between records that share one of several blocking keys (postcode,
    date of birth, surname soundex + birth year, first and last name soundex in either order, email local part,
-   phone last digits, ...): each comparison (first and last name, date of birth, postcode, address, city, phone,
-   email) has levels; u-probabilities come from random record pairs; m-probabilities from EM over training
-   sessions (pairs blocked on one field, which that session does not estimate, as Splink does); the prior from
-   the sessions' match counts. The sum of log2(m/u) weights plus the prior gives a match probability, linked at
-   ``threshold``.
+   phone last digits, a first name or a nickname of it with the surname, ...): each comparison (first and last
+   name, date of birth, postcode, address, city, phone, email) has levels (a first name that is a known nickname
+   of the other has its own, :mod:`core.cdp.names`); u-probabilities come from random record pairs;
+   m-probabilities from EM over training sessions (pairs blocked on one field, which that session does not
+   estimate, as Splink does); the prior from the sessions' match counts. The sum of log2(m/u) weights plus the
+   prior gives a match probability, linked at ``threshold``.
 
 Edges are added strongest first (identifiers, then probability) with a union-find that refuses any union putting
 two records with strong contrary evidence into one cluster: a ``do_not_link`` pair, or clearly different dates of
@@ -45,6 +46,7 @@ from core.cdp.matching import (
     fit_weights,
     pair_weights,
 )
+from core.cdp.names import same_or_nickname
 
 DEFAULT_THRESHOLD = 0.9
 _SCORE_BLOCK = 2_000_000  # candidate pairs scored at a time
@@ -116,7 +118,6 @@ def _prepare(records: pd.DataFrame) -> pd.DataFrame:
     n["city"] = col("city", nz.normalize_city)
     n["postcode"] = col("postcode", nz.normalize_postcode)
     n["dob"] = col("date_of_birth", nz.normalize_dob)
-    n["first_canon"] = pd.Series([nz.canonical_first_name(v) for v in n["first"]], dtype=object)
     scid = col("source_customer_id", lambda v: None if nz.is_blank(v) else str(v).strip())
     if "source" in records.columns:
         src = col("source", lambda v: "" if nz.is_blank(v) else str(v).strip().casefold())
@@ -142,7 +143,6 @@ class _Guard:
         self.n = n
         self.score = None  # (a, b) -> the pair's own evidence in bits (Bayes factor, log2), set once fitted
         self.first = n["first"].to_numpy(dtype=object)
-        self.canon = n["first_canon"].to_numpy(dtype=object)
         self.last = n["last"].to_numpy(dtype=object)
         self.dob = n["dob"].to_numpy(dtype=object)
         self.email = n["email"].to_numpy(dtype=object)
@@ -152,7 +152,7 @@ class _Guard:
 
     def first_far(self, a: int, b: int) -> bool:
         fa, fb = self.first[a], self.first[b]
-        if fa is None or fb is None or self.canon[a] == self.canon[b]:
+        if fa is None or fb is None or same_or_nickname(fa, fb):
             return False
         if (len(fa) == 1 or len(fb) == 1) and fa[0] == fb[0]:
             return False  # an initial
@@ -485,13 +485,22 @@ def _model_summary(model: dict, block_stats: dict, candidates: int) -> dict:
     return out
 
 
+# A level added after a model was stored reads as the level after it (first_name "nickname" as "very similar":
+# the weight such a pair had before the level existed).
+_LEVEL_FALLBACK = {"nickname": "very similar"}
+
+
 def _model_from_summary(summary: dict) -> dict:
     """The parameters :func:`resolve` scores with, back from a ``Resolution.model`` summary (e.g. read from JSON)."""
+
+    def level(comp: dict, lab: str) -> dict:
+        return comp[lab] if lab in comp or lab not in _LEVEL_FALLBACK else comp[_LEVEL_FALLBACK[lab]]
+
     try:
         comps = summary["comparisons"]
-        weights = [np.array([float(comps[c.name][lab]["weight"]) for lab in c.labels]) for c in COMPARISONS]
-        m = [np.array([float(comps[c.name][lab]["m"]) for lab in c.labels]) for c in COMPARISONS]
-        u = [np.array([float(comps[c.name][lab]["u"]) for lab in c.labels]) for c in COMPARISONS]
+        weights = [np.array([float(level(comps[c.name], lab)["weight"]) for lab in c.labels]) for c in COMPARISONS]
+        m = [np.array([float(level(comps[c.name], lab)["m"]) for lab in c.labels]) for c in COMPARISONS]
+        u = [np.array([float(level(comps[c.name], lab)["u"]) for lab in c.labels]) for c in COMPARISONS]
         prior = float(summary["prior"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"model: not a resolution model summary (missing or invalid {e})") from e
@@ -506,7 +515,7 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     return _prepare(records)
 
 
-_NEIGHBOUR_FIELDS = ("email", "phone", "anon", "src", "postcode", "last", "first_canon", "dob", "phone7")
+_NEIGHBOUR_FIELDS = ("email", "phone", "anon", "src", "postcode", "last", "first", "dob", "phone7")
 
 
 def resolve_neighbourhood(records: pd.DataFrame, prepared: pd.DataFrame, changed: set[str],
@@ -544,10 +553,11 @@ def resolve_neighbourhood(records: pd.DataFrame, prepared: pd.DataFrame, changed
             vals = set(sub.loc[sub_ch, f].dropna())
             if vals:
                 keep |= sub[f].isin(vals).to_numpy()
-        for key in _blocking_keys(sub).values():
-            vals = set(key[sub_ch].dropna())
+        for key in _blocking_keys(sub).values():  # indexed by position in sub, a record possibly repeated
+            pos_k = key.index.to_numpy(np.int64)
+            vals = set(key[sub_ch[pos_k]].dropna())
             if vals:
-                keep |= key.isin(vals).to_numpy()
+                keep[pos_k[key.isin(vals).to_numpy()]] = True
         near = np.zeros(len(prepared), dtype=bool)
         near[idx[keep]] = True
     # whole persons only

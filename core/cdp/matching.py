@@ -17,6 +17,7 @@ from rapidfuzz.distance import OSA, JaroWinkler
 from rapidfuzz.process import cpdist
 
 from core.cdp import normalize as nz
+from core.cdp.names import NicknamePairs, related
 
 _NARROW_ABOVE = 20  # blocks larger than this are split by a name initial (see _blocking_keys)
 _MAX_BLOCK = 200  # blocks larger than this carry little signal and would cost O(n^2) pairs: skipped
@@ -34,7 +35,9 @@ class _Comparison:
 
 
 COMPARISONS = [
-    _Comparison("first_name", "first", "name", ("equal", "very similar", "similar", "different")),
+    # "nickname": one first name is a known nickname of the other (core.cdp.names), a level of its own so that its
+    # weight is estimated like any other; a nickname of several names matches each of them without folding them
+    _Comparison("first_name", "first", "name", ("equal", "nickname", "very similar", "similar", "different")),
     _Comparison("last_name", "last", "name", ("equal", "very similar", "similar", "different")),
     _Comparison("date_of_birth", "dob", "dob", ("equal", "one typo or day/month swapped", "two typos", "different")),
     _Comparison("postcode", "postcode", "code", ("equal", "one typo", "different")),
@@ -45,17 +48,19 @@ COMPARISONS = [
 ]
 
 # ------------------------------------------------------------------------------------------- pairwise comparisons
-_HELPER_COLS = ("first_canon", "email_domain", "email_nodigit", "dob_swap", "phone7")
+_HELPER_COLS = ("email_domain", "email_nodigit", "dob_swap", "phone7")
 
 
-def comparison_columns(n: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The normalised columns as object arrays, plus presence masks (``"<col>?"``), built once per resolution."""
-    cols = {c: n[c].to_numpy(dtype=object) for c in [*(c.col for c in COMPARISONS), *_HELPER_COLS]}
+def comparison_columns(n: pd.DataFrame) -> dict:
+    """The normalised columns as object arrays, plus presence masks (``"<col>?"``) and the first names' nickname
+    pairs (``"first_nicknames"``, a :class:`NicknamePairs`), built once per resolution."""
+    cols: dict = {c: n[c].to_numpy(dtype=object) for c in [*(c.col for c in COMPARISONS), *_HELPER_COLS]}
     cols.update({f"{c.col}?": n[c.col].notna().to_numpy() for c in COMPARISONS})
+    cols["first_nicknames"] = NicknamePairs(cols["first"])
     return cols
 
 
-def comparison_levels(n: dict[str, np.ndarray], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def comparison_levels(n: dict, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Comparison level of each pair for every comparison (-1 where either value is missing). Shape (pairs, K).
     ``n`` comes from :func:`comparison_columns`. Similarity scores are computed only for pairs whose values differ."""
     out = np.full((len(i), len(COMPARISONS)), -1, dtype=np.int8)
@@ -70,17 +75,19 @@ def comparison_levels(n: dict[str, np.ndarray], i: np.ndarray, j: np.ndarray) ->
         ia, ib = i[ok], j[ok]
         a, b = vals[ia], vals[ib]
         eq = a == b
-        if c.col == "first":
-            canon = n["first_canon"]
-            eq |= canon[ia] == canon[ib]
         lev = np.zeros(len(ok), dtype=np.int8)
         ne = np.flatnonzero(~eq)
+        if c.col == "first" and len(ne):  # a known nickname of the other: its own level, the JW levels after it
+            nick = n["first_nicknames"].test(ia[ne], ib[ne])
+            lev[ne[nick]] = 1
+            ne = ne[~nick]
         if len(ne):
             sa, sb = a[ne].tolist(), b[ne].tolist()
             if c.kind in ("name", "text", "city"):
                 jw = cpdist(sa, sb, scorer=JaroWinkler.normalized_similarity, workers=1)
                 if c.kind == "name":
-                    lev[ne] = np.where(jw >= 0.92, 1, np.where(jw >= 0.8, 2, 3))
+                    base = c.labels.index("very similar")
+                    lev[ne] = np.where(jw >= 0.92, base, np.where(jw >= 0.8, base + 1, base + 2))
                 elif c.kind == "text":
                     lev[ne] = np.where(jw >= 0.9, 1, np.where(jw >= 0.75, 2, 3))
                 else:
@@ -110,8 +117,8 @@ def comparison_levels(n: dict[str, np.ndarray], i: np.ndarray, j: np.ndarray) ->
     cand = np.flatnonzero((out[:, 0] > 0) & (out[:, 1] > 0))
     if len(cand):
         sw = (first[i[cand]] == last[j[cand]]) & (last[i[cand]] == first[j[cand]])
-        out[cand[sw], 0] = 1
-        out[cand[sw], 1] = 1
+        out[cand[sw], 0] = COMPARISONS[0].labels.index("very similar")
+        out[cand[sw], 1] = COMPARISONS[1].labels.index("very similar")
     return out
 
 
@@ -146,24 +153,38 @@ def _narrow(key: pd.Series, *refines: list) -> pd.Series:
     return out
 
 
+def _nickname_key(first: list, last: list) -> pd.Series:
+    """A record whose first name has nicknames (or is one) under its own name and each related name, with its
+    surname: "bob smith" and "robert smith" share "robert|smith". The index repeats a record once per key."""
+    idx, keys = [], []
+    for p, (f, la) in enumerate(zip(first, last, strict=True)):
+        rel = related(f)
+        if rel and la:
+            for g in (f, *rel):
+                idx.append(p)
+                keys.append(f"{g}|{la}")
+    return pd.Series(keys, index=pd.Index(idx, dtype=np.int64), dtype=object)
+
+
 def _blocking_keys(n: pd.DataFrame) -> dict[str, pd.Series]:
-    """Several blocking keys, so that a typo in one field still leaves the pair a candidate through another."""
-    col = {c: n[c].tolist() for c in ("first_canon", "last", "dob", "postcode", "email", "phone", "address", "city")}
+    """Several blocking keys, so that a typo in one field still leaves the pair a candidate through another. Each
+    is indexed by record position; the nickname key repeats a record once per related name."""
+    col = {c: n[c].tolist() for c in ("first", "last", "dob", "postcode", "email", "phone", "address", "city")}
 
     def cut(vals: list, lo: int, hi: int | None) -> list:
         return [None if v is None else v[lo:hi] for v in vals]
 
     sx_last = [nz.soundex(v) for v in col["last"]]
-    sx_first = [nz.soundex(v) for v in col["first_canon"]]
+    sx_first = [nz.soundex(v) for v in col["first"]]
     return {
         # A postcode (or surname + city) block grows with the customer base; where one holds more than
         # _NARROW_ABOVE records it is split by a name initial, twice (surname, first name), so that a typo in one
         # initial still leaves the pair a candidate. Small blocks stay whole: nothing is lost where it is cheap.
         "postcode (large blocks by surname initial)": _narrow(_key(col["postcode"]), cut(col["last"], 0, 1),
-                                                               cut(col["last"], 0, 3), cut(col["first_canon"], 0, 1)),
+                                                               cut(col["last"], 0, 3), cut(col["first"], 0, 1)),
         "postcode (large blocks by first-name initial)": _narrow(_key(col["postcode"]),
-                                                                  cut(col["first_canon"], 0, 1),
-                                                                  cut(col["first_canon"], 0, 3),
+                                                                  cut(col["first"], 0, 1),
+                                                                  cut(col["first"], 0, 3),
                                                                   cut(col["last"], 0, 1)),
         "surname soundex + birth year": _key(sx_last, cut(col["dob"], 0, 4)),
         "first-name soundex + date of birth": _key(sx_first, col["dob"]),
@@ -173,13 +194,14 @@ def _blocking_keys(n: pd.DataFrame) -> dict[str, pd.Series]:
             cut(col["postcode"], 0, 3), cut(col["postcode"], 0, 5)),
         "date of birth": _key(col["dob"]),
         "surname + city (large blocks by first-name initial)": _narrow(_key(col["last"], col["city"]),
-                                                                      cut(col["first_canon"], 0, 1),
-                                                                      cut(col["first_canon"], 0, 3),
+                                                                      cut(col["first"], 0, 1),
+                                                                      cut(col["first"], 0, 3),
                                                                       cut(col["postcode"], 0, 4)),
         "email local part": _key([None if v is None else v.split("@")[0] for v in col["email"]]),
         "phone last 7 digits": _key(cut(col["phone"], -7, None)),
         "address start + surname initial": _key(cut(col["address"], 0, 10), cut(col["last"], 0, 1)),
         "date of birth + postcode start": _key(col["dob"], cut(col["postcode"], 0, 3)),
+        "first name or a nickname of it + surname": _nickname_key(col["first"], col["last"]),
     }
 
 
@@ -188,7 +210,7 @@ def _block_pairs(key: pd.Series, size: int) -> tuple[np.ndarray, int]:
     k = key.dropna()
     if k.empty:
         return np.empty(0, np.int64), 0
-    counts = k.map(k.value_counts())
+    counts = k.map(k.value_counts()).to_numpy()
     skipped = int(k[counts > _MAX_BLOCK].nunique())
     k = k[(counts > 1) & (counts <= _MAX_BLOCK)]
     if k.empty:

@@ -35,30 +35,7 @@ _STREET_ABBREV = {
     "unit": "unit", "north": "n", "south": "s", "east": "e", "west": "w", "mount": "mt", "saint": "st",
 }
 
-# A short list of common English nicknames, used only for *comparison* (never to rewrite a stored name). Only
-# nicknames of one given name are here: "alex" (alexander, alexandra, alexis), "sam", "chris", "pat", "jo", "lexi",
-# "bella", "ellie", "nora" and "nell" are short for several names (and often given names of their own), so folding
-# them into one would make different people one; they compare as written.
-_NICKNAMES = {
-    "bob": "robert", "rob": "robert", "robbie": "robert", "bobby": "robert", "bill": "william", "will": "william",
-    "billy": "william", "liz": "elizabeth", "beth": "elizabeth", "betty": "elizabeth", "lizzie": "elizabeth",
-    "eliza": "elizabeth", "kate": "katherine", "katie": "katherine", "kathy": "katherine", "cathy": "catherine",
-    "jim": "james", "jimmy": "james", "jamie": "james", "mike": "michael", "mikey": "michael", "dave": "david",
-    "davey": "david", "tom": "thomas", "tommy": "thomas", "matt": "matthew",
-    "dan": "daniel", "danny": "daniel", "jen": "jennifer", "jenny": "jennifer", "jess": "jessica",
-    "jessie": "jessica", "andy": "andrew", "drew": "andrew", "tony": "anthony",
-    "joe": "joseph", "joey": "joseph", "steve": "steven", "stephen": "steven", "nick": "nicholas",
-    "rick": "richard", "rich": "richard", "dick": "richard", "peggy": "margaret", "maggie": "margaret",
-    "meg": "margaret", "sue": "susan", "suzy": "susan", "patty": "patricia", "trish": "patricia",
-    "abby": "abigail", "becky": "rebecca", "becca": "rebecca", "jon": "jonathan", "johnny": "john", "jack": "john",
-    "ed": "edward", "eddie": "edward", "ted": "edward", "greg": "gregory", "ken": "kenneth", "larry": "lawrence",
-    "ron": "ronald", "tim": "timothy", "vicky": "victoria", "tori": "victoria", "mandy": "amanda", "sandy": "sandra",
-    "manny": "manuel", "fred": "frederick", "gabby": "gabrielle", "nate": "nathan", "ben": "benjamin",
-    "charlie": "charles", "chuck": "charles", "hank": "henry", "harry": "henry", "josh": "joshua",
-    "zach": "zachary", "zack": "zachary", "allie": "allison", "ally": "allison", "em": "emily",
-    "emmy": "emily", "soph": "sophia", "sophie": "sophia",
-    "izzy": "isabella", "mimi": "miriam", "tina": "christina", "chrissy": "christina",
-}
+# First names are compared with nicknames by core.cdp.names (a relation, not a fold into one name).
 
 
 def is_blank(value: object) -> bool:
@@ -194,13 +171,6 @@ def normalize_name(value: object) -> str | None:
     s = re.sub(r"[^a-z\s]", " ", s.replace("'", ""))
     s = " ".join(s.split())
     return s or None
-
-
-def canonical_first_name(name: str | None) -> str | None:
-    """Nickname-insensitive key for a normalised first name (``"bob"`` → ``"robert"``); others unchanged."""
-    if name is None:
-        return None
-    return _NICKNAMES.get(name, name)
 
 
 @lru_cache(maxsize=65536)

@@ -7,7 +7,9 @@
 - ``POST /api/sync/{source}/batch``: an export (JSON array, wrapped JSON, NDJSON or CSV) through the same parsing
   and storage path; ``?topic=orders`` etc. tells the adapter what the records are when the shape does not. It is
   authenticated like the webhooks (the source's signature over the body) or with the ``X-Growthlens-Api-Key``
-  header matching ``GROWTHLENS_API_KEY``; anything else is refused with 401.
+  header matching ``GROWTHLENS_API_KEY``; anything else is refused with 401. An export larger than a request may
+  carry is uploaded first (``POST /api/data/uploads``) and loaded with ``?upload_id=...`` (API key only: there is
+  no body to sign).
 
 Both are plain ``def`` routes: FastAPI runs them in its thread pool, so parsing, storing and the refresh never
 block the event loop (a health check answers meanwhile). Body size and JSON depth are limited by the app's
@@ -26,8 +28,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
+from core.cdp.limits import check_json
 from core.cdp.sources import SOURCES, adapter, header
-from functions import cdp_store
+from functions import cdp_store, uploads
 from functions.deps import get_store, get_workspace
 from functions.storage import Store
 
@@ -97,17 +100,36 @@ def webhook(source: str, request: Request, topic: str | None = Query(default=Non
 
 @router.post("/api/sync/{source}/batch")
 def batch(source: str, request: Request, topic: str | None = Query(default=None, max_length=100),
-          rebuild: bool = Query(default=True), body: bytes = Depends(raw_body), store: Store = Depends(get_store),
+          rebuild: bool = Query(default=True),
+          upload_id: str | None = Query(default=None, pattern=uploads.UPLOAD_ID_PATTERN),
+          body: bytes = Depends(raw_body), store: Store = Depends(get_store),
           workspace: str = Depends(get_workspace)) -> dict[str, Any]:
     """Load a batch export of ``source`` (historical data); bad records are rejected with reasons. Signed like
-    the source's webhooks, or with the ``X-Growthlens-Api-Key`` header."""
+    the source's webhooks, or with the ``X-Growthlens-Api-Key`` header; ``upload_id``: the export is a file
+    uploaded with ``POST /api/data/uploads`` (API key only), checked like a request body."""
     name = _source(source)
     mod = adapter(name)
-    if not (_api_key_ok(request) or _signed(mod, name, body, _credentials(request))):
+    ctype = request.headers.get("content-type")
+    if upload_id is not None:
+        if not _api_key_ok(request):
+            raise HTTPException(status_code=401, detail="a batch from an upload needs the X-Growthlens-Api-Key "
+                                "header")
+        try:
+            _, body, ctype = uploads.read_upload(store, workspace, upload_id)
+        except uploads.UploadError as e:
+            raise HTTPException(status_code=e.status, detail=str(e)) from e
+        if "json" in (ctype or "").lower() or body.lstrip()[:1] in (b"[", b"{"):  # JSON or NDJSON, not CSV
+            try:
+                check_json(body, f"upload {upload_id}")
+            except ValueError as e:
+                raise HTTPException(status_code=400, detail=str(e)) from e
+    elif not (_api_key_ok(request) or _signed(mod, name, body, _credentials(request))):
         raise HTTPException(status_code=401, detail=f"unauthenticated batch: sign it like {name} webhooks "
                             f"({mod.SIGNATURE_SCHEME}) or send the X-Growthlens-Api-Key header")
-    return cdp_store.ingest_batch(store, workspace, name, body, request.headers.get("content-type"), topic=topic,
-                                  mode="batch", rebuild=rebuild)
+    out = cdp_store.ingest_batch(store, workspace, name, body, ctype, topic=topic, mode="batch", rebuild=rebuild)
+    if upload_id is not None:
+        uploads.discard_upload(store, workspace, upload_id)
+    return out
 
 
 @router.get("/api/sync/status")

@@ -201,7 +201,7 @@ def test_nickname_counts_as_the_same_first_name(background):
              "postcode": "73301"}]
     res = resolve(with_background(background, rows))
     assert person_of(res, "n1") == person_of(res, "n2")
-    assert "first_name equal ('bob' vs 'robert'" in res.merges[res.merges.record_b == "n2"].explanation.iat[0]
+    assert "first_name nickname ('bob' vs 'robert'" in res.merges[res.merges.record_b == "n2"].explanation.iat[0]
 
 
 def test_anonymous_visitor_later_identified(background):
