@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["overview", "mmm", "mmm_worlds", "optimize", "simulate", "attribution", "cdp", "cdp_concurrency", "cdp_scale", "identity",
-         "package"]
+ORDER = ["overview", "mmm", "mmm_worlds", "optimize", "simulate", "attribution", "attribution_worlds", "cdp",
+         "cdp_concurrency", "cdp_scale", "identity", "package"]
 
 
 def machine() -> str:

@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 
 from core.attribution import heuristic
+from core.attribution.causal import fit_causal
+from core.attribution.confounding import causal_diagnostics, confounding_check
 from core.attribution.incremental import incremental
 from core.attribution.journeys import PathSet, _is_direct
 from core.attribution.markov import markov
 from core.attribution.shapley import shapley
 
-__all__ = ["MODELS", "DEFAULT_MODELS", "run_attribution", "describe", "check_sums", "parse_models", "attribute",
-           "detect_format"]
+__all__ = ["MODELS", "DEFAULT_MODELS", "RECOMMENDED", "run_attribution", "describe", "check_sums", "parse_models",
+           "attribute", "detect_format"]
 
 MODELS: tuple[str, ...] = (
     "first_click",
@@ -31,8 +33,10 @@ MODELS: tuple[str, ...] = (
     "markov",
     "shapley",
     "incremental",
+    "causal",
 )
 DEFAULT_MODELS = MODELS
+RECOMMENDED = "causal"  # when the journeys carry timestamps; "incremental" on aggregated paths
 LABELS = {
     "first_click": "First click",
     "last_click": "Last click",
@@ -43,6 +47,7 @@ LABELS = {
     "markov": "Markov chain",
     "shapley": "Shapley",
     "incremental": "Incremental lift",
+    "causal": "Causal journey model",
 }
 SUM_TOLERANCE = 1e-9
 
@@ -97,6 +102,12 @@ def describe(model: str, *, half_life_days: float = 7.0, first: float = 0.4, las
         "likelihood on top of a baseline chance), then credits each channel with the sales that would be lost "
         "without its touches. It assumes touches act independently and that who gets touched does not depend on "
         "how likely they already were to buy.",
+        "causal": "Data-driven, causal: like incremental lift, but a touch's effect may fade with its age, repeated "
+        "touches of one channel may add less each time, and what the person already showed before (direct visits, "
+        "brand searches, prior orders, earlier sessions) is held fixed, so that a channel that merely reaches people "
+        "who were going to buy anyway is not credited for their purchases. Which of these assumptions the data "
+        "support is chosen on journeys held out of the fit. Direct visits, brand and organic search count as "
+        "signs of intent, not as causes, and get no credit.",
     }
     return texts[model]
 
@@ -123,6 +134,12 @@ def run_attribution(
     names = parse_models(models)
     if ps.total_conversions <= 0:
         raise ValueError("the journeys contain no conversions to attribute")
+    skipped = []
+    if "causal" in names and ps.touches is None:
+        if models is not None and models != "" and models != []:
+            raise ValueError("the causal journey model needs journeys with timestamps (touch rows), not paths")
+        names.remove("causal")
+        skipped.append("The causal journey model needs journeys with timestamps (touch rows); paths carry none.")
     first, last = position_weights
     credits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     diagnostics: dict[str, dict] = {}
@@ -144,6 +161,11 @@ def run_attribution(
                                                     strict=True)),
             }
             credits[name] = (conv, rev)
+        elif name == "causal":
+            fit = fit_causal(ps.touches, lookback_days)
+            shares = fit.shares
+            credits[name] = (ps.total_conversions * shares, ps.total_revenue * shares)
+            diagnostics[name] = causal_diagnostics(fit, confounding_check(ps.touches, fit))
         elif name == "shapley":
             credits[name] = shapley(ps)
         elif name == "time_decay":
@@ -183,7 +205,8 @@ def run_attribution(
         "params": {"half_life_days": half_life_days, "position_weights": [first, last], "markov_order": markov_order,
                    "lookback_days": lookback_days},
         "direct_channels": [c for c in ps.channels if _is_direct(c)],
-        "notes": _notes(ps, lookback_days),
+        "notes": _notes(ps, lookback_days) + skipped,
+        "recommended": RECOMMENDED if RECOMMENDED in names else ("incremental" if "incremental" in names else None),
     }
 
 

@@ -23,7 +23,9 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from core.attribution.touches import TouchTable, is_view
 from core.attribution.validation import (
+    HISTORY_COLUMNS,
     JOURNEY_COLUMNS,
     PATH_COLUMNS,
     JourneyValidationError,
@@ -52,7 +54,8 @@ class PathSet:
     ``paths[i]`` is a tuple of channel codes (indices into ``channels``) in time order. ``conversions``,
     ``revenue`` and ``nulls`` are per-path totals. ``touch_group``/``touch_channel``/``touch_age_days`` describe the
     touches of converting units (journeys, or paths when no timestamps exist) with ``group_conversions`` and
-    ``group_revenue`` per unit; they feed the time-decay model.
+    ``group_revenue`` per unit; they feed the time-decay model. ``touches`` (journeys input only) keeps every touch
+    with its age, view/click and the journey's history, for the causal model.
     """
 
     channels: list[str]
@@ -69,6 +72,7 @@ class PathSet:
     dropped_touches: int = 0
     dropped_conversions: float = 0.0
     has_timestamps: bool = True
+    touches: TouchTable | None = field(default=None, repr=False)
     _flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
@@ -174,8 +178,6 @@ def aggregate_journeys(
 
     age_days = (ref_time[seg] - ts).astype(np.float64) / 86_400e9
     keep = age_days >= 0
-    if lookback_days is not None:
-        keep &= age_days <= lookback_days
     if interactions is not None:
         if "interaction" not in df.columns:
             raise ValueError("an interaction filter was given but the journeys have no 'interaction' column")
@@ -184,6 +186,9 @@ def aggregate_journeys(
         ok = np.array([str(c).lower() in wanted for c in cats], dtype=bool)
         icodes = ordered(df["interaction"].cat.codes.to_numpy())
         keep &= np.where(icodes >= 0, ok[np.maximum(icodes, 0)], False)
+    before = keep.copy()  # touches before the decision point, whatever their age: the causal model's input
+    if lookback_days is not None:
+        keep &= age_days <= lookback_days
 
     dropped_touches = int(n_rows - keep.sum())
     tj = seg[keep]
@@ -219,6 +224,8 @@ def aggregate_journeys(
     flat_chan = rows[np.arange(width)[None, :] < p_len[:, None]]
     paths = [tuple(r[:n]) for r, n in zip(rows.tolist(), p_len.tolist(), strict=True)]
 
+    touches = _touch_table(df, ordered, before, seg, chan_all, remap, age_days, channels, converted_j, revenue_j,
+                           starts)
     conv_touch = conv_l[tj] > 0
     conv_groups = np.flatnonzero(conv_l > 0)
     gmap = np.full(n_live, -1, dtype=np.int64)
@@ -238,7 +245,36 @@ def aggregate_journeys(
         dropped_touches=dropped_touches,
         dropped_conversions=dropped_conversions,
         has_timestamps=True,
+        touches=touches,
         _flat=_flatten(p_len, flat_chan.astype(np.int64)),
+    )
+
+
+def _touch_table(df: pd.DataFrame, ordered, before: np.ndarray, seg: np.ndarray, chan_all: np.ndarray,
+                 remap: np.ndarray, age_days: np.ndarray, channels: list[str], converted_j: np.ndarray,
+                 revenue_j: np.ndarray, starts: np.ndarray) -> TouchTable:
+    """Touches before each decision point (no lookback cut) of the channels the paths know, with history."""
+    sel = before & (remap[chan_all] >= 0)
+    if "interaction" in df.columns:
+        cats = df["interaction"].cat.categories
+        view_cat = np.array([is_view(str(c)) for c in cats] + [False], dtype=bool)  # code −1 (missing) → click
+        icodes = ordered(df["interaction"].cat.codes.to_numpy())
+        view = view_cat[np.where(icodes >= 0, icodes, len(cats))][sel]
+    else:
+        view = np.zeros(int(sel.sum()), dtype=bool)
+    history = {}
+    for col in HISTORY_COLUMNS:
+        if col in df.columns:
+            history[col] = np.maximum.reduceat(ordered(df[col].to_numpy(dtype=float)), starts)
+    return TouchTable(
+        channels=channels,
+        journey=seg[sel].astype(np.int64),
+        channel=remap[chan_all[sel]].astype(np.int64),
+        age_days=age_days[sel],
+        view=view,
+        converted=converted_j.astype(bool),
+        revenue=np.where(converted_j, revenue_j, 0.0),
+        history=history,
     )
 
 

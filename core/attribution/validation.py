@@ -18,12 +18,14 @@ __all__ = [
     "REQUIRED_JOURNEY_COLUMNS",
     "REQUIRED_PATH_COLUMNS",
     "JOURNEY_COLUMNS",
+    "HISTORY_COLUMNS",
     "PATH_COLUMNS",
 ]
 
 REQUIRED_JOURNEY_COLUMNS = ("journey_id", "timestamp", "channel", "converted", "revenue")
 REQUIRED_PATH_COLUMNS = ("path", "conversions")
-JOURNEY_COLUMNS = (*REQUIRED_JOURNEY_COLUMNS, "interaction")
+HISTORY_COLUMNS = ("prior_orders", "sessions_before", "returning")
+JOURNEY_COLUMNS = (*REQUIRED_JOURNEY_COLUMNS, "interaction", *HISTORY_COLUMNS)
 PATH_COLUMNS = (*REQUIRED_PATH_COLUMNS, "revenue", "nulls")
 MAX_LISTED_PROBLEMS = 50
 _TRUE = {"1", "true", "yes", "y", "t", "1.0"}
@@ -101,7 +103,12 @@ def _missing_columns(df: pd.DataFrame, required: Iterable[str], what: str) -> No
 
 def _as_clean_category(series: pd.Series, lower: bool = False) -> pd.Series:
     """A categorical copy with stripped labels (duplicates after stripping merged); empty labels become NaN."""
-    cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cat = series
+    else:  # hash-based factorize: no sort of millions of strings (categories in order of first appearance)
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        cat = pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object)),
+                        index=series.index)
     cats = pd.Index(cat.cat.categories.astype(str))
     labels = cats.str.strip()
     if lower:
@@ -121,7 +128,8 @@ def validate_journeys(df: pd.DataFrame) -> pd.DataFrame:
     """Check a long journeys table and return it normalised, or raise :class:`JourneyValidationError`.
 
     The result has columns ``journey_id`` (category), ``timestamp`` (datetime64), ``channel`` (category),
-    ``converted`` (bool), ``revenue`` (float) and ``interaction`` (category, lower case, if present) in input
+    ``converted`` (bool), ``revenue`` (float), ``interaction`` (category, lower case, if present) and the history
+    columns ``prior_orders``, ``sessions_before`` (numbers ≥ 0) and ``returning`` (0/1) when present, in input
     order. Every problem is listed with its row and column; nothing is returned unless all rows are valid.
     """
     _missing_columns(df, REQUIRED_JOURNEY_COLUMNS, "journeys")
@@ -151,6 +159,11 @@ def validate_journeys(df: pd.DataFrame) -> pd.DataFrame:
         out["interaction"] = _as_clean_category(df["interaction"], lower=True)
     if "customer_id" in df.columns:
         out["customer_id"] = df["customer_id"]
+    for col in HISTORY_COLUMNS:  # what the person did before the journey: the causal model's intent proxies
+        if col in df.columns:
+            values = (_parse_bool(df[col], col, problems).astype(float) if col == "returning"
+                      else _parse_number(df[col], col, problems))
+            out[col] = values
 
     if not problems:
         # revenue on a journey that never converts is a contradiction worth reporting with its rows

@@ -45,11 +45,29 @@ def default_lifts(channels: list[str]) -> dict[str, float]:
     return lifts
 
 
-def true_incremental(counts: np.ndarray, base: float, lifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _loadings(channels: list[str]) -> np.ndarray:
+    """How strongly intent steers each channel's reach: closing channels +, demand-creating ones −."""
+    role = {"lower": 0.8, "mid": 0.0, "upper": -0.6}
+    return np.array([0.8 if c.lower() == "direct" else role[funnel_role(c)] for c in channels])
+
+
+def _tilted_channels(probs: np.ndarray, row: np.ndarray, zt: np.ndarray, loading: np.ndarray,
+                     rng: np.random.Generator, chunk: int = 500_000) -> np.ndarray:
+    """Draw each touch's channel from its day/stage mix tilted by the person's intent (Gumbel-max, in chunks)."""
+    logp = np.log(np.maximum(probs, 1e-300))
+    out = np.empty(len(row), dtype=np.int64)
+    for a in range(0, len(row), chunk):
+        b = min(a + chunk, len(row))
+        score = logp[row[a:b]] + zt[a:b, None] * loading[None, :] + rng.gumbel(size=(b - a, len(loading)))
+        out[a:b] = score.argmax(axis=1)
+    return out
+
+
+def true_incremental(counts: np.ndarray, base: float | np.ndarray, lifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact conversion probability per journey and expected incremental conversions per channel.
 
-    ``counts`` is (journeys × channels) touch counts. Removal of channel ``c`` multiplies the non-conversion
-    probability back by ``(1 − lift_c)^{-n_c}``.
+    ``counts`` is (journeys × channels) touch counts, ``base`` one baseline chance or one per journey. Removal of
+    channel ``c`` multiplies the non-conversion probability back by ``(1 − lift_c)^{-n_c}``.
     """
     log_keep = np.log1p(-lifts)
     log_q = np.log1p(-base) + counts @ log_keep
@@ -68,12 +86,20 @@ def generate_journeys(
     mean_touches: float = 4.4,
     direct_share: float = 0.15,
     max_days: float = 28.0,
+    intent: float = 0.0,
 ) -> tuple[pd.DataFrame, dict]:
     """Journeys (long table) following ``marketing``'s volumes and channel mix, and the planted truth.
 
     Returns ``(journeys, truth)``: journeys has ``journey_id, customer_id, timestamp, channel, interaction,
     converted, revenue`` (the conversion flag and revenue on the converting, last touch); truth holds the base rate,
     per-touch lifts, expected incremental conversions and their shares per channel.
+
+    ``intent`` > 0 plants confounding as real journeys have it: each person has a hidden purchase intent
+    ``z ~ N(0, 1)`` that raises their chance to buy without marketing (hazard × ``exp(intent·z − intent²/2)``, the
+    mean kept) and tilts which channels reach them (closing channels — Email, Affiliate, retargeting, Direct — reach
+    high-intent people, demand-creating ones low-intent people, by ``exp(±loading·intent·z)``); Direct then has no
+    causal effect (lift 0) unless ``lifts`` say otherwise. The truth stays exact: removal of a channel's touches with
+    each person's own baseline.
     """
     if n_journeys <= 0:
         raise ValueError(f"n_journeys must be positive, got {n_journeys}")
@@ -100,6 +126,8 @@ def generate_journeys(
         if unknown:
             raise ValueError(f"lifts given for unknown channel(s): {', '.join(unknown)} (channels: {channels})")
         lift_map.update({c: float(v) for c, v in lifts.items()})
+    if intent > 0 and not (lifts and any(c.lower() == "direct" for c in lifts)):
+        lift_map.update({c: 0.0 for c in channels if c.lower() == "direct"})  # visits that signal intent only
     lift = np.array([lift_map[c] for c in channels])
     if np.any((lift < 0) | (lift >= 1)):
         raise ValueError("every lift must be in [0, 1)")
@@ -136,13 +164,19 @@ def generate_journeys(
     cum = np.cumsum(probs, axis=2).reshape(n_days * 3, n_ch)
     cum[:, -1] = 1.0
     row = touch_day * 3 + stage
-    grid = (np.arange(n_days * 3)[:, None] + cum).ravel()
-    chan = np.searchsorted(grid, row + rng.random(total), side="right") - row * n_ch
-    chan = np.clip(chan, 0, n_ch - 1)
+    z = rng.standard_normal(n_journeys) if intent > 0 else np.zeros(n_journeys)  # (no draw: old streams kept)
+    if intent > 0:
+        chan = _tilted_channels(probs.reshape(n_days * 3, n_ch), row, intent * z[jid], _loadings(channels), rng)
+    else:
+        grid = (np.arange(n_days * 3)[:, None] + cum).ravel()
+        chan = np.searchsorted(grid, row + rng.random(total), side="right") - row * n_ch
+        chan = np.clip(chan, 0, n_ch - 1)
 
     counts = np.zeros((n_journeys, n_ch))
     np.add.at(counts, (jid, chan), 1.0)
-    p, inc = true_incremental(counts, base_rate, lift)
+    base_j = (-np.expm1(np.log1p(-base_rate) * np.exp(intent * z - intent**2 / 2)) if intent > 0
+              else np.full(n_journeys, base_rate))
+    p, inc = true_incremental(counts, base_j, lift)
     converted_j = rng.random(n_journeys) < p
     if "revenue" in m.columns and "conversions" in m.columns and m["conversions"].sum() > 0:
         aov = float(m["revenue"].sum() / m["conversions"].sum())
@@ -185,12 +219,15 @@ def generate_journeys(
         "n_journeys": int(n_journeys),
         "touches": int(total),
         "base_rate": float(base_rate),
-        "model": "p = 1 - (1 - base_rate) * prod over touches (1 - lift[channel])",
+        "model": "p = 1 - (1 - base_j) * prod over touches (1 - lift[channel]); base_j = base_rate scaled by the "
+                 "person's hidden intent when intent > 0",
+        "intent": float(intent),
+        "exposure_loading": dict(zip(channels, map(float, _loadings(channels)), strict=True)) if intent > 0 else {},
         "average_order_value": aov,
         "conversions": int(converted_j.sum()),
         "revenue": float(revenue_j.sum()),
         "expected_conversions": float(p.sum()),
-        "expected_baseline_conversions": float(n_journeys * base_rate),
+        "expected_baseline_conversions": float(base_j.sum()),
         "channels": {
             c: {
                 "lift": float(lift[i]),

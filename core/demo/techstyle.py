@@ -75,6 +75,9 @@ class ChannelParams:
     blasts_per_month: float = 0.0  # email: extra promotional sends on random days
 
 
+DEMO_JOURNEY_INTENT = 1.0  # sd of log baseline hazard across people; also tilts which channels reach them
+
+
 def default_channels() -> list[ChannelParams]:
     """The five TechStyle channels (Google saturating past ~$5K/day, Meta hit by the privacy change, ...)."""
     return [
@@ -525,7 +528,9 @@ def write_techstyle(out_dir: str | Path, seed: int = 42, journeys: int = 20000, 
     if journeys and journeys > 0:
         from core.demo.journeys import generate_journeys  # written alongside; optional until then
 
-        jdf, jtruth = generate_journeys(data.marketing, n_journeys=journeys, seed=seed)
+        # intent-driven exposure and a non-causal Direct, as real journeys have them: the demo shows why the
+        # journey credit needs the MMM beside it
+        jdf, jtruth = generate_journeys(data.marketing, n_journeys=journeys, seed=seed, intent=DEMO_JOURNEY_INTENT)
         jdf.to_csv(out / "journeys.csv", index=False)
         data.truth["attribution"] = jtruth
         written["journeys"] = out / "journeys.csv"

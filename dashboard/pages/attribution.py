@@ -20,7 +20,7 @@ SECTION = "Marketing"
 ORDER = 30
 
 DEFAULT_SELECTION = ["last_click", "first_click", "linear", "time_decay", "position_based", "markov", "shapley",
-                     "incremental"]
+                     "incremental", "causal"]
 COLORS = ["#5f6b7a", "#2f6fde", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
           "#1d2733"]
 PAGE_CSS = TABLE_CSS + """
@@ -29,6 +29,10 @@ PAGE_CSS = TABLE_CSS + """
 .gl-table td {text-align: right; border-bottom: 1px solid #f0f2f4; padding: 5px 8px; white-space: nowrap;}
 .gl-up {color: #1a7f37;} .gl-down {color: #c62828;} .gl-shift {font-size: 12px; margin-left: 4px;}
 .gl-desc dt {font-weight: 600; margin-top: 8px;} .gl-desc dd {margin: 2px 0 0 0; color: #3b4652;}
+.gl-iv {color: #5f6b7a; font-size: 12px;}
+.gl-attr-warning, .gl-attr-disagree {border-left: 3px solid #e0a800; background: #fff8e1; padding: 6px 10px;
+  margin: 4px 0; font-size: 13px;}
+.gl-attr-disagree {border-left-color: #2f6fde; background: #eef4fd;}
 """
 
 
@@ -56,9 +60,12 @@ def credit_chart(result: dict[str, Any]) -> pn.viewable.Viewable:
                             if c in set(df["channel"])])
         df = pd.concat([df, mmm], ignore_index=True)
     models = list(dict.fromkeys(df["model"]))
+    # one colour per model whatever the selection: its place among every model the API offers
+    every = [*(result.get("available") or {}).values(), "MMM incremental"]
+    colors = [COLORS[every.index(m) % len(COLORS)] if m in every else COLORS[-1] for m in models]
     plot = df.hvplot.bar(
         x="channel", y="share", by="model", height=380, responsive=True, ylabel="share of conversions", xlabel="",
-        yformatter=NumeralTickFormatter(format="0%"), color=COLORS[: len(models)], legend="right",
+        yformatter=NumeralTickFormatter(format="0%"), color=colors, legend="right",
         title="Share of conversion credit by channel under each model", rot=0,
     ).opts(tools=["hover"], multi_level=False)
     return pn.pane.HoloViews(plot, sizing_mode="stretch_width", min_height=380, linked_axes=False)
@@ -94,7 +101,7 @@ def shift_table(result: dict[str, Any]) -> pn.pane.HTML:
 def headline(result: dict[str, Any]) -> str:
     """One sentence from the numbers: the data-driven view that moves credit most, against last click."""
     base = result["models"].get("last_click")
-    candidates = [m for m in ("incremental", "markov", "shapley") if m in result["models"]]
+    candidates = [m for m in ("causal", "incremental", "markov", "shapley") if m in result["models"]]
     if base is None or not candidates:
         return ""
     m = candidates[0]
@@ -107,6 +114,45 @@ def headline(result: dict[str, Any]) -> str:
             f"credit ({base[gain]['share']:.0%} → {result['models'][m][gain]['share']:.0%}) and {loss} "
             f"{-shifts[loss] * 100:.1f} points less ({base[loss]['share']:.0%} → "
             f"{result['models'][m][loss]['share']:.0%}).")
+
+
+def _iv(interval: list[float] | None) -> str:
+    return f"<span class='gl-iv'>{interval[0]:.0%}–{interval[1]:.0%}</span>" if interval else ""
+
+
+LEVEL_WORDS = {"high": "strong", "moderate": "some", "low": "little", "unknown": "cannot check", None: ""}
+
+
+def unified_table(unified: dict[str, Any]) -> pn.pane.HTML:
+    """Per channel: the causal journey model's share, the MMM's, and the reconciled share, with 90% intervals."""
+    has_mmm = any(r["mmm"] is not None for r in unified["channels"])
+    head = ("<tr><th>Channel</th><th>Journeys (causal model)</th>" + ("<th>MMM</th>" if has_mmm else "")
+            + "<th>Reconciled</th><th>Intent bias in journeys</th></tr>")
+    body = []
+    for r in unified["channels"]:
+        bias = "sign of intent, no credit" if r["intent_signal"] else LEVEL_WORDS.get(r["confounding"], "")
+        mmm = (f"<td>{r['mmm']:.1%}</td>" if r["mmm"] is not None else "<td>—</td>") if has_mmm else ""
+        body.append(f"<tr class='gl-unified-row'><td>{html.escape(r['channel'])}</td>"
+                    f"<td>{r['journeys']:.1%} {_iv(r['journeys_interval'])}</td>{mmm}"
+                    f"<td><b>{r['reconciled']:.1%}</b> {_iv(r['reconciled_interval'])}</td>"
+                    f"<td>{html.escape(bias)}</td></tr>")
+    return pn.pane.HTML(f"<table class='gl-table gl-unified-table'>{head}{''.join(body)}</table>",
+                        stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
+
+
+def unified_notes(unified: dict[str, Any]) -> list[pn.viewable.Viewable]:
+    """Where journeys and the MMM disagree, and the confounding warnings, as computed by the API."""
+    out = []
+    if not unified["calibrated"]:
+        out.append(note("No marketing mix model covers these channels yet: the reconciled view equals the journey "
+                        "model until one is fitted."))
+    for text in unified["disagreements"]:
+        out.append(pn.pane.HTML(f"<div class='gl-attr-disagree'>{html.escape(text)}</div>", stylesheets=[PAGE_CSS],
+                                sizing_mode="stretch_width"))
+    for text in unified["warnings"]:
+        out.append(pn.pane.HTML(f"<div class='gl-attr-warning'>{html.escape(text)}</div>", stylesheets=[PAGE_CSS],
+                                sizing_mode="stretch_width"))
+    return out
 
 
 def _label(result: dict[str, Any], model: str) -> str:
@@ -134,6 +180,7 @@ class AttributionPage:
         self.chart = pn.Column(loading("Loading chart…", height=380), sizing_mode="stretch_width")
         self.table = pn.Column(sizing_mode="stretch_width")
         self.desc = pn.Column(sizing_mode="stretch_width")
+        self.unified = pn.Column(sizing_mode="stretch_width")
         self.result: dict[str, Any] | None = None
         self._painted = False
         self.models = pn.widgets.MultiChoice(name="Models", value=list(DEFAULT_SELECTION),
@@ -163,6 +210,8 @@ class AttributionPage:
             self.chart,
             section_title("Credit share by model, and the shift against last click"),
             self.table,
+            section_title("Journeys, marketing mix model and the reconciled view"),
+            self.unified,
             section_title("How each model assigns credit"),
             self.desc,
             sizing_mode="stretch_width",
@@ -210,6 +259,9 @@ class AttributionPage:
                               "shares appear beside the attribution models once it has."))
         self.summary.objects = parts
         self.table.objects = [shift_table(result)]
+        unified = result.get("unified")
+        self.unified.objects = ([unified_table(unified), *unified_notes(unified)] if unified else
+                                [note("The reconciled view needs the causal journey model: add it to the models.")])
         self.desc.objects = [descriptions(result)]
         if charts and self._painted:
             self._render_chart()

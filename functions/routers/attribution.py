@@ -4,7 +4,9 @@ Results are computed once per data version and parameter set and stored under
 ``result_key(ws, version, "attribution", <hash>.json)``; later requests (any process, warm or cold Lambda) read
 them. When a marketing mix model exists for the data version, each channel's share of the model's incremental
 revenue is returned beside the attribution credits (``mmm``), from the model the process holds for the current data
-version (``Depends(get_model_if_fitted)``).
+version (``Depends(get_model_if_fitted)``), and ``unified`` reconciles the causal journey model's shares with it
+(:mod:`core.attribution.unified`): journey, MMM and reconciled share per channel, disagreements and confounding
+warnings. Both are computed per request, since the model can be refitted without the journeys changing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from core.attribution import (
     run_attribution,
     validate_journeys,
 )
+from core.attribution.unified import MmmShares, reconcile
 from functions.datasets import Dataset, NoDataset, current_version, result_key
 from functions.deps import get_dataset, get_store, get_workspace
 from functions.mmm_service import LoadedModel, get_model_if_fitted
@@ -55,6 +58,33 @@ def mmm_shares(model: LoadedModel | None) -> dict[str, float] | None:
     contrib = {c: max(float(v.get("contribution") or 0.0), 0.0) for c, v in channels.items()}
     total = sum(contrib.values())
     return {c: v / total for c, v in contrib.items()} if total > 0 else None
+
+
+def unified_view(result: dict[str, Any], model: LoadedModel | None) -> dict[str, Any] | None:
+    """Journey credit (causal model) reconciled with the fitted MMM's channel shares; None without the causal model."""
+    causal = (result.get("diagnostics") or {}).get("causal")
+    if not causal:
+        return None
+    rec = reconcile(causal, MmmShares.from_artifact(model.artifact) if model is not None else None)
+    level = {c["channel"]: c["level"] for c in causal.get("confounding", [])}
+    return {
+        "channels": [
+            {"channel": c, "journeys": rec.journey[c], "journeys_interval": causal["share_interval"].get(c),
+             "mmm": rec.mmm.get(c), "reconciled": rec.shares[c], "reconciled_interval": [rec.low[c], rec.high[c]],
+             "mmm_weight": rec.mmm_weight[c], "confounding": level.get(c),
+             "intent_signal": c in causal.get("intent_channels", [])}
+            for c in result["channels"]
+        ],
+        "calibrated": rec.calibrated,
+        "disagreements": rec.disagreements,
+        "warnings": [c["message"] for c in causal.get("confounding", []) if c.get("message")],
+    }
+
+
+def _with_views(result: dict[str, Any], model: LoadedModel | None) -> dict[str, Any]:
+    result["mmm"] = mmm_shares(model)
+    result["unified"] = unified_view(result, model)
+    return result
 
 
 def _problems_422(e: JourneyValidationError, filename: str | None) -> HTTPException:
@@ -148,8 +178,7 @@ def attribution(
                       end_date=str(end_date) if end_date else data_range["end_date"])
         store.write_json(key, result)
         result["cached"] = False
-    result["mmm"] = mmm_shares(model)
-    return result
+    return _with_views(result, model)
 
 
 @router.post("/api/attribution")
@@ -198,5 +227,4 @@ async def attribution_upload(
         result["source"] = file.filename
         store.write_json(key, result)
         result["cached"] = False
-    result["mmm"] = mmm_shares(model)
-    return result
+    return _with_views(result, model)

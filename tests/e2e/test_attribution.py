@@ -52,3 +52,27 @@ def test_compare_models_change_range_and_models(page, api_url, dashboard_url) ->
     page.locator(".choices__item").filter(has_text="Incremental lift").locator(".choices__button").click()
     expect(table).not_to_contain_text("Incremental lift", timeout=60_000)
     expect(table).to_contain_text("Shapley")
+
+
+def test_reconciled_view_with_mmm_and_warnings(page, api_url, dashboard_url) -> None:
+    models = DEFAULT + ",causal"
+    body = httpx.get(f"{api_url}/api/attribution", params={"models": models}, timeout=300).json()
+    unified = body["unified"]
+    assert unified["calibrated"], "the demo store has a fitted MMM: the journey credit must be calibrated by it"
+    page.goto(f"{dashboard_url}/app?page=attribution", timeout=60_000)
+    table = page.locator(".gl-unified-table")
+    expect(table).to_contain_text("Reconciled", timeout=120_000)
+    expect(table).to_contain_text("MMM")
+    row = next(r for r in unified["channels"] if r["channel"] in unified["calibrated"])
+    line = page.locator(".gl-unified-table tr.gl-unified-row").filter(has_text=row["channel"])
+    expect(line).to_contain_text(f"{row['reconciled']:.1%}")
+    expect(line).to_contain_text(f"{row['journeys']:.1%}")
+    direct = [r for r in unified["channels"] if r["intent_signal"]]
+    if direct:
+        expect(page.locator(".gl-unified-table tr.gl-unified-row").filter(has_text=direct[0]["channel"])
+               ).to_contain_text("sign of intent")
+    for text in unified["disagreements"][:1]:
+        expect(page.locator(".gl-attr-disagree").first).to_contain_text(text.split(";")[0])
+    for text in unified["warnings"][:1]:
+        expect(page.locator(".gl-attr-warning").first).to_contain_text(text[:60])
+    expect(page.locator(".gl-desc")).to_contain_text("Causal journey model")

@@ -91,6 +91,28 @@ def test_mmm_shares_when_a_model_exists(env):
     assert body["mmm"] == pytest.approx({"Search": 0.6, "Video": 0.2, "Email": 0.2})
 
 
+def test_unified_view_reconciles_journeys_with_the_mmm(env):
+    client, store, version, _, _ = env
+    body = client.get("/api/attribution", params={"models": "causal"}).json()
+    alone = {r["channel"]: r for r in body["unified"]["channels"]}
+    assert body["unified"]["calibrated"] == [] and body["recommended"] == "causal"
+    for r in alone.values():  # no model yet: the reconciled view is the journey view
+        assert r["reconciled"] == pytest.approx(r["journeys"]) and r["mmm"] is None
+    # an MMM that gives Video far more than the journeys do pulls the reconciled share toward it, with a note
+    store.write_json(result_key("default", version, "mmm", "model.json"),
+                     {"channels": {"Search": {"contribution": 100.0, "contribution_interval": [90.0, 110.0]},
+                                   "Video": {"contribution": 800.0, "contribution_interval": [700.0, 900.0]},
+                                   "Email": {"contribution": 100.0, "contribution_interval": [90.0, 110.0]}}})
+    body = client.get("/api/attribution", params={"models": "causal"}).json()
+    u = {r["channel"]: r for r in body["unified"]["channels"]}
+    assert set(body["unified"]["calibrated"]) == {"Search", "Video", "Email"}
+    assert u["Video"]["reconciled"] > alone["Video"]["journeys"] + 0.1
+    assert sum(r["reconciled"] for r in u.values()) == pytest.approx(1.0)
+    assert u["Direct"]["intent_signal"] is (u["Direct"]["reconciled"] == 0.0)
+    assert any(d.startswith("Video") for d in body["unified"]["disagreements"])
+    assert body["cached"] is True  # the journey fit is reused; only the reconciliation is recomputed
+
+
 def test_dataset_without_journeys_is_404(env):
     client, store, _, _, marketing = env
     publish_dataset(store, "default", {"marketing": marketing})

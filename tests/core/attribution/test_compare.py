@@ -72,7 +72,8 @@ def test_incremental_model_recovers_planted_shares_and_lifts(world):
     err = {m: np.abs(shares(result, m, channels) - true).max() for m in result["models"]}
     # 15k journeys: sampling noise alone moves the fitted shares by a few points (1M journeys: < 1 point, see bench)
     assert err["incremental"] < 0.08
-    assert err["incremental"] < min(v for m, v in err.items() if m != "incremental")
+    assert err["incremental"] < min(v for m, v in err.items() if m not in {"incremental", "causal"})
+    assert err["causal"] < 0.08  # its generalisation finds the same answer on journeys of this simple shape
     lifts = result["diagnostics"]["incremental"]["lifts"]
     for c in channels:
         assert lifts[c] == pytest.approx(truth["channels"][c]["lift"], abs=0.012), c
