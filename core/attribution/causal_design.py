@@ -59,6 +59,7 @@ class Design:
     credited: list[int]  # channel indices (into TouchTable.channels) that get credit
     intent_names: list[str]  # names of the Z columns
     y: np.ndarray
+    z_stats: tuple[np.ndarray, np.ndarray] | None = None  # the (mean, sd) Z was standardised with
 
 
 def build_design(tt: TouchTable, spec: Spec, intent: list[int], z_stats: tuple | None = None) -> Design:
@@ -100,8 +101,10 @@ def build_design(tt: TouchTable, spec: Spec, intent: list[int], z_stats: tuple |
         z_cols.append(values if name == "returning" else np.log1p(values))
         names.append(name.replace("_", " "))
     Z = np.column_stack(z_cols) if z_cols else np.zeros((n_j, 0))
+    mean, sd = z_stats if z_stats is not None else (Z.mean(0), Z.std(0))
+    sd = np.where(sd > 0, sd, 1.0)
     if Z.shape[1]:
-        mean, sd = z_stats if z_stats is not None else (Z.mean(0), Z.std(0))
-        Z = (Z - mean) / np.where(sd > 0, sd, 1.0)
-    return Design(X=X, Z=Z, groups=groups, credited=credited, intent_names=names, y=tt.converted.astype(float))
+        Z = (Z - mean) / sd
+    return Design(X=X, Z=Z, groups=groups, credited=credited, intent_names=names, y=tt.converted.astype(float),
+                  z_stats=(mean, sd))
 

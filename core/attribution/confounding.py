@@ -24,8 +24,8 @@ import numpy as np
 from core.attribution.causal import CausalFit
 from core.attribution.touches import TouchTable
 
-__all__ = ["ChannelConfounding", "confounding_check", "causal_diagnostics", "honest_interval", "SMD_HIGH", "SMD_NOTICEABLE",
-           "MIN_CONVERSIONS"]
+__all__ = ["ChannelConfounding", "confounding_check", "causal_diagnostics", "honest_interval", "SMD_HIGH",
+           "SMD_NOTICEABLE", "MIN_CONVERSIONS"]
 
 SMD_HIGH = 0.25
 SMD_NOTICEABLE = 0.10

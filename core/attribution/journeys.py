@@ -125,6 +125,17 @@ def _unique_rows(padded: np.ndarray, lengths: np.ndarray, base: int) -> tuple[np
             key = key * base + padded[:, k]
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         return first, inverse
+    # long journeys: group by a 64-bit row hash (vectorised over columns), then verify every row equals its group's
+    # first row; only a hash collision (about n²/2⁶⁴) falls back to the slow lexicographic row sort
+    rng = np.random.default_rng(0x5EED)
+    mult = rng.integers(1, 2**62, size=width, dtype=np.uint64) | np.uint64(1)
+    with np.errstate(over="ignore"):
+        key = (padded.astype(np.uint64) * mult[None, :]).sum(axis=1, dtype=np.uint64)
+        key ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if np.array_equal(padded[first[inverse]], padded):
+        return first, inverse
     _, first, inverse = np.unique(padded, axis=0, return_index=True, return_inverse=True)
     return first, inverse.ravel()
 

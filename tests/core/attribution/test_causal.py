@@ -13,6 +13,7 @@ from bench.journey_worlds import make_journey_world, mechanisms_on
 from core.attribution import aggregate_journeys, aggregate_paths, run_attribution
 from core.attribution.unified import MmmShares, reconcile
 
+
 def _run(seed: int, models=("causal", "incremental", "first_click")):
     w = make_journey_world(seed)  # the sweep's size: 150,000–300,000 journeys
     ps = aggregate_journeys(w.journeys, lookback_days=w.lookback_days)
