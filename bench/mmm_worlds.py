@@ -10,10 +10,20 @@ table when the world gives one), then scored:
 - the default plan (risk-aware, same budget) and the plan with ±50% bounds, valued under the world's **true**
   response: the revenue each plan adds over the last 52 weeks (each channel's spend pattern kept, its level set to
   the plan's daily amount) as a share of what the truly best allocation of the same budget (under the same bounds)
-  would add. A negative share is a plan that loses money.
+  would add. A negative share is a plan that loses money;
+- which channels the default plan keeps at their spend until a lift test measures them ("test first",
+  ``make_plan(..., test_first=True)``) and which tests it recommends, so the summary can say whether a held channel
+  is one whose ROAS the fit got badly wrong.
 
 Prints one row per world and a summary (median and 90th percentile of the absolute ROAS error over channels, pooled
-coverage, median relative interval width, plan shares); ``--out`` writes the raw rows to bench/out/worlds/NAME.json.
+coverage, median relative interval width, plan shares and losses, test-first holds); ``--out`` writes the raw rows
+to bench/out/worlds/NAME.json.
+
+Plan ablations do not need new fits: ``--fits NAME`` keeps each world's artifact under bench/out/worlds/fits/NAME/
+and reuses it (only for ``--set`` overrides of plan-side settings; health and intervals come from the fit), and
+``--variant LABEL:key=literal;key=literal`` scores one more same-budget plan per world with those ``make_plan``
+keywords (e.g. ``free:test_first=False``, ``free50:test_first=False;max_change=0.5``) or another test-first rule
+(``hold_min_share``, ``hold_width``, ``hold_band``: see ``_hold_rule``).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import pickle
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -33,13 +44,12 @@ from scipy.optimize import minimize
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.mmm_worlds_report import OUT, plan_table, summary, table  # noqa: E402
 from bench.worlds import QUICK_SEEDS, World, make_world  # noqa: E402
 from core.mmm.fit import fit_mmm  # noqa: E402
 from core.mmm.plan import make_plan  # noqa: E402
 
-OUT = ROOT / "bench" / "out" / "worlds"
 WINDOW_DAYS = 364
-BIG = 0.03  # channels whose true incremental revenue is at least 3% of all revenue: identifiable in principle
 
 
 class Valuer:
@@ -82,11 +92,37 @@ class Valuer:
 RISK_QUANTILE = 0.25  # the plan's default (make_plan); --risk changes it for an experiment
 
 
-def _plan_share(world: World, art: dict, max_change: float | None) -> dict:
+def _hold_rule(art: dict, rule: dict, kw: dict) -> list[str]:
+    """A different test-first rule, for ablations (``hold_*`` variant keywords): hold the channels with a recommended
+    test whose spend share is at least ``hold_min_share`` and that are unidentified (or, with ``hold_width``, whose
+    ROAS interval is wider than that many times its estimate); ``hold_band`` bounds them to ±that share of their
+    spend instead of keeping them. Sets ``kw`` for make_plan; returns the channels so held."""
+    from core.mmm.experiment import recommend_tests
+    from core.mmm.health import health_of
+
+    hh = health_of(art).channels
+    width = rule.get("hold_width")
+    chosen = [t.channel for t in recommend_tests(art)
+              if t.spend_share >= rule.get("hold_min_share", 0.0)
+              and (t.hold if width is None else (hh[t.channel].roas_rel_width or np.inf) > width)]
+    kw["test_first"] = False
+    band = rule.get("hold_band")
+    if band is None:
+        kw["locked"] = chosen
+    else:
+        cur = {c: art["channels"][c]["current_daily_spend"] for c in chosen}
+        kw["min_spend"] = {c: v * (1 - band) for c, v in cur.items()}
+        kw["max_spend"] = {c: v * (1 + band) for c, v in cur.items()}
+    return chosen
+
+
+def _plan_share(world: World, art: dict, max_change: float | None, **kw) -> dict:
     names = world.spend_cols
     cur = np.array([art["channels"][c]["current_daily_spend"] for c in names])
     val = Valuer(world, cur)
-    plan = make_plan(art, max_change=max_change, risk_quantile=RISK_QUANTILE)
+    rule = {k: kw.pop(k) for k in list(kw) if k.startswith("hold_")}
+    ruled = _hold_rule(art, rule, kw) if rule else None
+    plan = make_plan(art, max_change=max_change, **{"risk_quantile": RISK_QUANTILE, **kw})
     alloc = np.array([plan["allocation"][c] for c in names])
     budget = float(cur.sum())
     if max_change is None:
@@ -100,7 +136,12 @@ def _plan_share(world: World, art: dict, max_change: float | None) -> dict:
     return {"available": avail, "gained": vp - v0, "base": v0,
             "share": (vp - v0) / avail if avail > 1e-4 * abs(v0) else None,
             "claimed": plan["projection"]["lift_per_day"] * val.h * val.days,
-            "moved": float(np.abs(alloc - cur).sum() / max(budget, 1e-9) / 2)}
+            "moved": float(np.abs(alloc - cur).sum() / max(budget, 1e-9) / 2),
+            "held": ruled if ruled is not None else [r["channel"] for r in plan["channels"]
+                                                     if r.get("bound") == "lift test first"],
+            "tests": [{"channel": t["channel"], "status": t["status"], "hold": t["hold"],
+                       "spend_share": t["spend_share"], "weeks": t["weeks"], "change_share": t["change_share"],
+                       "reaches_target": t["reaches_target"]} for t in plan.get("tests", [])]}
 
 
 def _apply(settings: list[str]) -> None:
@@ -149,22 +190,49 @@ def holdout_test(w: World, art: dict, seed: int) -> tuple[pd.DataFrame, str]:
     return table, channel
 
 
-def evaluate(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = False) -> dict:
-    """Fit one world and score ROAS, intervals and plans against its truth (``lift_test``: after one holdout of
-    the channel the first fit knew least about)."""
-    w = make_world(seed)
+def _variant(spec: str) -> tuple[str, dict]:
+    """``LABEL:key=literal;key=literal`` → (label, make_plan keywords)."""
+    import ast
+
+    label, _, rest = spec.partition(":")
+    kw = {}
+    for item in filter(None, rest.split(";")):
+        k, v = item.split("=", 1)
+        kw[k.strip()] = ast.literal_eval(v.strip())
+    return label, kw
+
+
+def _fit(w: World, seed: int, fit_kw: dict, lift_test: bool, fits: str | None) -> tuple[dict, str | None, float,
+                                                                                         float]:
+    """The world's artifact (and the tested channel), from the ``fits`` store when it holds one; wall and CPU
+    seconds of the fit as first measured."""
+    path = OUT / "fits" / fits / f"s{seed}{'_lift' if lift_test else ''}.pkl" if fits else None
+    if path is not None and path.exists():
+        return pickle.loads(path.read_bytes())
     t, c = time.perf_counter(), time.process_time()
-    kw = ({"country": w.country if calendar else None} if "country" in inspect.signature(fit_mmm).parameters
-          else {})
-    fit_kw = {"spend_cols": w.spend_cols, "control_cols": w.control_cols, "external_factors": w.external_factors,
-              "n_boot": n_boot, "seed": 0, **kw}
     art = fit_mmm(w.data, **fit_kw)
     tested = None
     if lift_test:
         table, tested = holdout_test(w, art, seed)
         t, c = time.perf_counter(), time.process_time()
         art = fit_mmm(w.data, lift_tests=table, **fit_kw)
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    out = (art, tested, time.perf_counter() - t, time.process_time() - c)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(out))
+    return out
+
+
+def evaluate(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = False, fits: str | None = None,
+             variants: tuple[str, ...] = ()) -> dict:
+    """Fit one world and score ROAS, intervals and plans against its truth (``lift_test``: after one holdout of
+    the channel the first fit knew least about)."""
+    w = make_world(seed)
+    kw = ({"country": w.country if calendar else None} if "country" in inspect.signature(fit_mmm).parameters
+          else {})
+    fit_kw = {"spend_cols": w.spend_cols, "control_cols": w.control_cols, "external_factors": w.external_factors,
+              "n_boot": n_boot, "seed": 0, **kw}
+    art, tested, wall, cpu = _fit(w, seed, fit_kw, lift_test, fits)
     rows = {}
     for name in w.spend_cols:
         tr = w.truth["channels"][name]["roas"]
@@ -184,67 +252,22 @@ def evaluate(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = Fa
                                              "efficiency_breaks") if k in art},
            "stages": {c: ch["adstock"].get("stages", 1) for c, ch in art["channels"].items()},
            "warnings": len(art["warnings"])}
-    for key, mc in (("plan", None), ("plan_50", 0.5)):
+    plans = [("plan", None, {}), ("plan_50", 0.5, {})] + [(f"plan_{lb}", k.pop("max_change", None), k)
+                                                         for lb, k in map(_variant, variants)]
+    for key, mc, pkw in plans:
         try:
-            out[key] = _plan_share(w, art, mc)
+            out[key] = _plan_share(w, art, mc, **pkw)
         except Exception as e:  # noqa: BLE001 - a plan that fails is recorded, not fatal
             out[key] = {"error": f"{type(e).__name__}: {e}"}
     return out
 
 
-def _safe(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = False) -> dict:
+def _safe(seed: int, n_boot: int, calendar: bool = True, lift_test: bool = False, fits: str | None = None,
+          variants: tuple[str, ...] = ()) -> dict:
     try:
-        return evaluate(seed, n_boot, calendar, lift_test)
+        return evaluate(seed, n_boot, calendar, lift_test, fits, variants)
     except Exception as e:  # noqa: BLE001 - a world the model refuses is recorded
         return {"seed": seed, "error": f"{type(e).__name__}: {e}"}
-
-
-def summary(rows: list[dict]) -> dict:
-    """Median/p90 absolute ROAS error over channels, pooled coverage, width, plan shares."""
-    ok = [r for r in rows if "error" not in r]
-    errs = np.array([abs(ch["err"]) for r in ok for ch in r["channels"].values() if ch["err"] is not None])
-    cov = np.array([ch["covered"] for r in ok for ch in r["channels"].values()])
-    width = np.array([ch["width"] for r in ok for ch in r["channels"].values() if ch["width"] is not None])
-    world_err = np.array([np.mean([abs(ch["err"]) for ch in r["channels"].values() if ch["err"] is not None])
-                          for r in ok])
-    out = {"worlds": len(rows), "failed": len(rows) - len(ok), "channels": int(len(errs)),
-           "within_50": float(np.mean(errs <= 0.5)), "zero": float(np.mean([ch["mean"] <= 1e-9 for r in ok
-                                                                          for ch in r["channels"].values()])),
-           "median_err": float(np.median(errs)), "p90_err": float(np.percentile(errs, 90)),
-           "mean_world_err_median": float(np.median(world_err)), "coverage": float(cov.mean()),
-           "median_width": float(np.median(width)), "cpu_median": float(np.median([r["cpu"] for r in ok]))}
-    big = [ch for r in ok for ch in r["channels"].values() if ch["contrib_share"] >= BIG and ch["err"] is not None]
-    if big:
-        e = np.abs([ch["err"] for ch in big])
-        out.update({"big_channels": len(big), "big_median_err": float(np.median(e)),
-                    "big_p90_err": float(np.percentile(e, 90)),
-                    "big_coverage": float(np.mean([ch["covered"] for ch in big]))})
-    for key in ("plan", "plan_50"):
-        sh = np.array([r[key]["share"] for r in ok if "share" in r.get(key, {}) and r[key]["share"] is not None])
-        if len(sh):
-            out[f"{key}_share_median"] = float(np.median(sh))
-            out[f"{key}_share_p10"] = float(np.percentile(sh, 10))
-            out[f"{key}_losing"] = int((sh < 0).sum())
-            out[f"{key}_n"] = int(len(sh))
-    return out
-
-
-def table(runs: list[tuple[str, str]]) -> str:
-    """A markdown table of saved runs' summaries: ``runs`` = [(file stem under bench/out/worlds, label)]."""
-    head = ("| run | worlds | median \\|ROAS error\\| | p90 | within ±50% / at zero | ≥3% channels: median / p90 | "
-            "coverage (all / ≥3%) | "
-            "median interval width ÷ truth | default plan: median share of true uplift / losing | ±50% plan | "
-            "CPU per fit (median) |\n|---|---|---|---|---|---|---|---|---|---|---|")
-    lines = [head]
-    for stem, label in runs:
-        s = summary(json.loads((OUT / f"{stem}.json").read_text())["rows"])
-        lines.append(
-            f"| {label} | {s['worlds']} | {s['median_err']:.0%} | {s['p90_err']:.0%} | {s['within_50']:.0%} / "
-            f"{s['zero']:.0%} | {s['big_median_err']:.0%} / "
-            f"{s['big_p90_err']:.0%} | {s['coverage']:.0%} / {s['big_coverage']:.0%} | {s['median_width']:.1f} | "
-            f"{s['plan_share_median']:+.0%} / {s['plan_losing']} of {s['plan_n']} | "
-            f"{s['plan_50_share_median']:+.0%} / {s['plan_50_losing']} of {s['plan_50_n']} | {s['cpu_median']:.1f} s |")
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -260,15 +283,23 @@ def main() -> None:
     ap.add_argument("--lift-test", action="store_true",
                     help="refit each world after one simulated holdout of its least-known channel")
     ap.add_argument("--table", default=None, help="print a markdown table of saved runs: stem=label,stem=label")
+    ap.add_argument("--plan-table", default=None,
+                    help="print a markdown table of saved runs' plans: stem[:variant]=label,...")
+    ap.add_argument("--fits", default=None, help="store/reuse each world's fit under bench/out/worlds/fits/NAME")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="one more same-budget plan per world: LABEL:key=literal;key=literal (make_plan keywords)")
     a = ap.parse_args()
     if a.table:
         print(table([tuple(x.split("=", 1)) for x in a.table.split(",")]))
+        return
+    if a.plan_table:
+        print(plan_table([tuple(x.split("=", 1)) for x in a.plan_table.split(",")]))
         return
     seeds = ([int(s) for s in a.seeds.split(",")] if a.seeds else list(QUICK_SEEDS) if a.quick else list(range(a.n)))
     rows = []
     with ProcessPoolExecutor(a.jobs, initializer=_apply, initargs=(a.set,)) as ex:
         for r in ex.map(_safe, seeds, [a.n_boot] * len(seeds), [not a.no_calendar] * len(seeds),
-                        [a.lift_test] * len(seeds)):
+                        [a.lift_test] * len(seeds), [a.fits] * len(seeds), [tuple(a.variant)] * len(seeds)):
             rows.append(r)
             if "error" in r:
                 print(f"s{r['seed']:<4} ERROR {r['error']}", flush=True)
@@ -276,8 +307,10 @@ def main() -> None:
             e = [ch["err"] for ch in r["channels"].values() if ch["err"] is not None]
             cv = sum(ch["covered"] for ch in r["channels"].values())
             p = r["plan"].get("share")
+            held = ",".join(r["plan"].get("held", []))
             print(f"s{r['seed']:<4} {r['name'][:44]:44} |err| {np.mean(np.abs(e)):5.0%} cover {cv}/{len(e)} "
-                  f"plan {'-' if p is None else f'{p:+.0%}':>6} cpu {r['cpu']:4.1f}s  "
+                  f"plan {'-' if p is None else f'{p:+.0%}':>6}{f' held {held}' if held else ''} "
+                  f"cpu {r['cpu']:4.1f}s  "
                   + " ".join(f"{k[:6]}:{ch['err']:+.0%}" for k, ch in r["channels"].items() if ch["err"] is not None),
                   flush=True)
     s = summary(rows)

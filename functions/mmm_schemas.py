@@ -1,14 +1,22 @@
 """Response models of the model's health and of lift tests, shared by the models, channels and optimize routes
-(kept out of ``functions/routers/`` so no router imports another). Fields mirror ``core.mmm.health`` and
-``core.mmm.experiment``; the API tests check that no field the core produces is dropped."""
+(kept out of ``functions/routers/`` so no router imports another), and the bounds on the amounts a request may
+carry. Fields mirror ``core.mmm.health`` and ``core.mmm.experiment``; the API tests check that no field the core
+produces is dropped."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 Status = Literal["identified", "weak", "unidentified", "unavailable"]
+
+# A request's money amounts must be finite and within this bound: a trillion a day is beyond any advertiser, and
+# far larger numbers overflow the response curves' arithmetic into answers outside their own intervals.
+MAX_DAILY_AMOUNT = 1e12
+MAX_PERIOD_AMOUNT = MAX_DAILY_AMOUNT * 366  # per period (up to a year)
+# A daily spend per channel (its sign is checked by the route, which names the channel).
+DailyAmount = Annotated[float, Field(le=MAX_DAILY_AMOUNT, allow_inf_nan=False)]
 
 
 class HealthFinding(BaseModel):

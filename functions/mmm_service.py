@@ -107,8 +107,8 @@ def cached_model(store: Store, workspace: str) -> LoadedModel | None:
         artifact = store.read_json(model_key(workspace, version))
     except KeyNotFound:
         return None
+    from core.mmm.curves import is_fixed_cost
     from core.mmm.health import health_of
-    from core.mmm.plan import is_fixed_cost
 
     if not artifact.get("health"):  # fitted before health was computed: it loads as unavailable
         artifact["health"] = health_of(artifact).to_dict()
@@ -197,8 +197,8 @@ def wide_from_dataset(ds: Dataset) -> tuple[pd.DataFrame, list[str], list[str], 
 
 def fit_dataset(ds: Dataset, progress: Progress | None = None, **options: Any) -> dict[str, Any]:
     """Fit the model on a dataset and return the artifact (with the data version recorded)."""
+    from core.mmm.curves import detect_fixed_costs
     from core.mmm.fit import fit_mmm
-    from core.mmm.plan import detect_fixed_costs
 
     wide, channels, control_cols, factors = wide_from_dataset(ds)
     marketing = ds.table("marketing")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.mmm.adstock import carryover
-from core.mmm.plan import is_fixed_cost, response_draws
+from core.mmm.curves import is_fixed_cost, response_draws
 
 __all__ = ["forecast_revenue", "backtest", "media_draws", "project_factors"]
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.mmm.plan import PERIOD_DAYS, make_plan, simulate
-from functions.mmm_schemas import RecommendedTest
+from functions.mmm_schemas import MAX_DAILY_AMOUNT, MAX_PERIOD_AMOUNT, DailyAmount, RecommendedTest
 from functions.mmm_service import LoadedModel, get_model
 
 router = APIRouter(tags=["optimize"])
@@ -22,21 +22,26 @@ Period = Literal["day", "week", "month", "year"]
 
 
 class OptimizeRequest(BaseModel):
-    """A budget question. Amounts of ``min``/``max`` are daily spend; ``budget`` is per ``period``."""
+    """A budget question. Amounts of ``min``/``max`` are daily spend; ``budget`` is per ``period``. Every number
+    must be finite; daily amounts at most ``MAX_DAILY_AMOUNT``, per-period ones ``MAX_PERIOD_AMOUNT``."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", allow_inf_nan=False)
 
     goal: Goal = "max_revenue"
     period: Period = "day"
-    daily_budget: float | None = Field(None, gt=0, description="total daily budget (default: current daily spend)")
-    budget: float | None = Field(None, gt=0, description="total budget per period (instead of daily_budget)")
+    daily_budget: float | None = Field(None, gt=0, le=MAX_DAILY_AMOUNT,
+                                       description="total daily budget (default: current daily spend)")
+    budget: float | None = Field(None, gt=0, le=MAX_PERIOD_AMOUNT,
+                                 description="total budget per period (instead of daily_budget)")
     max_change: float | None = Field(None, ge=0, le=10, description="max relative change per channel, 0.3 = ±30%")
-    min_spend: dict[str, float] = Field(default_factory=dict, alias="min")
-    max_spend: dict[str, float] = Field(default_factory=dict, alias="max")
+    min_spend: dict[str, DailyAmount] = Field(default_factory=dict, alias="min")
+    max_spend: dict[str, DailyAmount] = Field(default_factory=dict, alias="max")
     locked: list[str] = Field(default_factory=list)
-    target_revenue: float | None = Field(None, gt=0, description="goal min_budget: total revenue per period")
+    target_revenue: float | None = Field(None, gt=0, le=MAX_PERIOD_AMOUNT,
+                                         description="goal min_budget: total revenue per period")
     margin: float | None = Field(None, gt=0, le=1, description="goal max_profit: gross margin")
-    target_mroas: float | None = Field(None, gt=0, description="goal target_mroas: marginal ROAS to spend down to")
+    target_mroas: float | None = Field(None, gt=0, le=1e6,
+                                       description="goal target_mroas: marginal ROAS to spend down to")
     risk_aware: bool = Field(True, description="value moves at the model's 25% quantile (stay close when unsure)")
     fixed: list[str] | None = Field(None, description="fixed-cost channels (default: flagged in the model "
                                                       "or paid as flat monthly fees in the data)")
@@ -45,11 +50,12 @@ class OptimizeRequest(BaseModel):
 
 
 class SimulateRequest(BaseModel):
-    """A daily spend mix; channels left out keep their current spend."""
+    """A daily spend mix; channels left out keep their current spend. Amounts must be finite, at most
+    ``MAX_DAILY_AMOUNT`` a day."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    allocation: dict[str, float] = Field(default_factory=dict)
+    allocation: dict[str, DailyAmount] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------- responses

@@ -139,3 +139,43 @@ def test_no_model_yet(tmp_path, monkeypatch) -> None:
     r = c.post("/api/optimize", json={})
     assert r.status_code == 404 and "no model" in r.json()["detail"]
     _store.cache_clear()
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/api/simulate", '{"allocation": {"TikTok": 1e308}}'),
+    ("/api/simulate", '{"allocation": {"TikTok": 2e12, "Google Ads": 100}}'),
+    ("/api/optimize", '{"daily_budget": 1e308}'),
+    ("/api/optimize", '{"budget": 1e300, "period": "year"}'),
+    ("/api/optimize", '{"max": {"TikTok": 1e308}}'),
+    ("/api/optimize", '{"min": {"TikTok": 1e13}}'),
+    ("/api/optimize", '{"goal": "min_budget", "target_revenue": 1e308}'),
+    ("/api/optimize", '{"goal": "target_mroas", "target_mroas": 1e308}'),
+])
+def test_amounts_must_be_bounded(client, path, body) -> None:
+    """Overflowing amounts are refused (a spend of 1e308 once came back with a mean outside its own interval)."""
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "less than or equal" in r.text
+
+
+@pytest.mark.parametrize("body", ['{"allocation": {"TikTok": Infinity}}', '{"allocation": {"TikTok": NaN}}'])
+def test_non_finite_amounts_refused(client, body) -> None:
+    """JSON's non-standard Infinity and NaN never reach the model."""
+    r = client.post("/api/simulate", content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    assert "finite" in r.text
+
+
+def test_simulate_at_the_bound(client) -> None:
+    """The largest daily amount accepted still gives a mean inside its own interval."""
+    from functions.mmm_schemas import MAX_DAILY_AMOUNT
+
+    r = client.post("/api/simulate", json={"allocation": {"TikTok": MAX_DAILY_AMOUNT}})
+    assert r.status_code == 200, r.text
+    s = r.json()
+    for block in (s["revenue"], s["current_revenue"]):
+        assert block["low"] <= block["mean"] <= block["high"]
+    assert s["lift"]["per_day_low"] <= s["lift"]["per_day"] <= s["lift"]["per_day_high"]
+    for row in s["channels"]:
+        assert row["revenue_low"] <= row["revenue"] <= row["revenue_high"]
+        assert row["lift_low"] <= row["lift"] <= row["lift_high"]
