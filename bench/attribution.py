@@ -194,7 +194,7 @@ def main() -> int:
         "|---|---:|---:|",
         *[f"| {k} | {v:.2f} | {m['cpu'][k]:.2f} |" for k, v in m["times"].items()
           if k in ("read CSV (pyarrow)", "validate", "aggregate to paths")],
-        f"| all 9 models | {sum(v for k, v in m['times'].items() if k in m['shares']):.2f} | "
+        f"| all {len(m['shares'])} models | {sum(v for k, v in m['times'].items() if k in m['shares']):.2f} | "
         f"{sum(v for k, v in m['cpu'].items() if k in m['shares']):.2f} |",
         f"| **total, CSV to all credits** | **{m['total_seconds']:.2f}** | **{m['total_cpu']:.2f}** |",
         "",

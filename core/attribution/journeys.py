@@ -115,27 +115,35 @@ def _is_direct(name: str) -> bool:
     return name.strip().lower() in DIRECT_NAMES
 
 
-def _unique_rows(padded: np.ndarray, lengths: np.ndarray, base: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of a padded code matrix (codes ≥ 1, 0 = padding): (first index of each group, inverse)."""
-    n, width = padded.shape
+def _unique_paths(codes: np.ndarray, pos: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+                  base: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct journeys from their flat touch codes (≥ 1, journey-then-time order): (first journey of each, inverse).
+
+    Short journeys get an exact positional key; long ones a 64-bit hash, verified touch by touch against each
+    group's first journey (only a collision, about n²/2⁶⁴, falls back to sorting padded rows). Work is O(touches),
+    never journeys × the longest journey.
+    """
+    if len(lengths) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    width = int(lengths.max())
     max_len_exact = int(np.floor(62 / np.log2(base))) if base > 1 else width
     if width <= max_len_exact:
-        key = np.zeros(n, dtype=np.int64)
-        for k in range(width):
-            key = key * base + padded[:, k]
+        weights = np.int64(base) ** (width - 1 - pos).astype(np.int64)
+        key = np.add.reduceat(codes.astype(np.int64) * weights, starts)
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        return first, inverse
-    # long journeys: group by a 64-bit row hash (vectorised over columns), then verify every row equals its group's
-    # first row; only a hash collision (about n²/2⁶⁴) falls back to the slow lexicographic row sort
-    rng = np.random.default_rng(0x5EED)
-    mult = rng.integers(1, 2**62, size=width, dtype=np.uint64) | np.uint64(1)
+        return first, inverse.ravel()
+    mult = np.random.default_rng(0x5EED).integers(1, 2**62, size=width, dtype=np.uint64) | np.uint64(1)
     with np.errstate(over="ignore"):
-        key = (padded.astype(np.uint64) * mult[None, :]).sum(axis=1, dtype=np.uint64)
+        key = np.add.reduceat(codes.astype(np.uint64) * mult[pos], starts, dtype=np.uint64)
         key ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
-    if np.array_equal(padded[first[inverse]], padded):
+    journey = np.repeat(np.arange(len(lengths)), lengths)
+    lead = first[inverse]
+    if np.array_equal(lengths[lead], lengths) and np.array_equal(codes[starts[lead[journey]] + pos], codes):
         return first, inverse
+    padded = np.zeros((len(lengths), width), dtype=np.int64)
+    padded[journey, pos] = codes
     _, first, inverse = np.unique(padded, axis=0, return_index=True, return_inverse=True)
     return first, inverse.ravel()
 
@@ -223,14 +231,16 @@ def aggregate_journeys(
     lstarts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     pos = np.arange(len(tj)) - lstarts[tj]
     width = int(lengths.max()) if n_live else 0
-    padded = np.zeros((n_live, width), dtype=np.int64)
-    padded[tj, pos] = tc + 1
-    first, inverse = _unique_rows(padded, lengths, len(channels) + 1)
+    first, inverse = _unique_paths(tc + 1, pos, lstarts, lengths, len(channels) + 1)
     n_p = len(first)
     p_conv = np.bincount(inverse, weights=conv_l, minlength=n_p)
     p_rev = np.bincount(inverse, weights=rev_l, minlength=n_p)
     p_null = np.bincount(inverse, weights=1.0 - conv_l, minlength=n_p)
-    rows = padded[first] - 1
+    sel_touch = np.isin(tj, first)  # only the distinct paths' own touches are laid out as rows
+    rank = np.full(n_live, -1, dtype=np.int64)
+    rank[first] = np.arange(n_p)
+    rows = np.full((n_p, width), -1, dtype=np.int64)
+    rows[rank[tj[sel_touch]], pos[sel_touch]] = tc[sel_touch]
     p_len = lengths[first]
     flat_chan = rows[np.arange(width)[None, :] < p_len[:, None]]
     paths = [tuple(r[:n]) for r, n in zip(rows.tolist(), p_len.tolist(), strict=True)]

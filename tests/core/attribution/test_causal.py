@@ -126,3 +126,4 @@ def test_history_columns_are_validated() -> None:
 
     with pytest.raises(JourneyValidationError, match="row 5, column 'prior_orders'"):
         validate_journeys(df)
+

@@ -150,3 +150,19 @@ def test_long_paths_beyond_integer_keys_are_kept_distinct():
                          "channel": "C" if i < n - 1 else tail, "converted": int(i == n - 1), "revenue": 0.0})
     ps = aggregate_journeys(pd.DataFrame(rows))
     assert len(ps.paths) == 2 and sorted(p[-1] for p in ps.paths) == [0, 1]
+
+
+def test_long_journeys_group_into_the_same_paths_as_a_plain_row_sort() -> None:
+    from core.attribution.journeys import _unique_paths
+
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 60, 4_000)  # far beyond the exact positional key's width
+    lengths[:2000] = rng.integers(1, 4, 2000)  # and many repeats of short paths
+    codes = rng.integers(1, 4, int(lengths.sum()))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    pos = np.arange(len(codes)) - np.repeat(starts, lengths)
+    first, inverse = _unique_paths(codes, pos, starts, lengths, 4)
+    as_tuples = [tuple(codes[s:s + n]) for s, n in zip(starts, lengths, strict=True)]
+    assert len(first) == len(set(as_tuples))
+    for j in range(len(lengths)):
+        assert as_tuples[j] == as_tuples[first[inverse[j]]]
