@@ -127,3 +127,14 @@ def test_history_columns_are_validated() -> None:
     with pytest.raises(JourneyValidationError, match="row 5, column 'prior_orders'"):
         validate_journeys(df)
 
+
+
+@pytest.mark.parametrize("seed, mechanism", [(47, "views"), (28, "lookback_cut"), (22, "synergy")])
+def test_views_lookback_cuts_and_synergy_worlds(seed: int, mechanism: str) -> None:
+    w, _, r = _run(seed, ("causal", "incremental", "first_click", "last_click", "linear", "markov"))
+    assert mechanism in mechanisms_on(w)
+    truth = w.truth["share"]
+    causal = _err(r, "causal", truth).mean()
+    others = {m: _err(r, m, truth).mean() for m in r["models"] if m != "causal"}
+    assert causal < min(others.values()), (causal, others)
+    assert causal < 2.0
