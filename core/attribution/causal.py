@@ -218,7 +218,7 @@ def _select(tt: TouchTable, intent: list[int], w: np.ndarray, train: np.ndarray,
         return cache[s][0]
 
     windows = [lookback] if lookback is None else [lookback, None]
-    axes = {"half_life": HALF_LIVES, "repeat": REPEATS, "window": windows, "link": LINKS}
+    axes = {"half_life": HALF_LIVES, "repeat": REPEATS, "window": windows, "link": LINKS, "synergy": (False, True)}
     if intent:
         axes["intent_role"] = INTENT_ROLES
     for _ in range(2):

@@ -43,10 +43,30 @@ class Spec:
     repeat: float = 1.0
     link: str = "hazard"  # "hazard": independent chances 1 − exp(−η); "logistic": log-odds add up
     intent_role: str = "signal"  # intent channels as "signal" (no credit), "channel" (credited) or "both"
+    synergy: bool = False  # a channel's first touch may raise the effect of the other channels' later touches
 
     def describe(self) -> dict:
         return {"window_days": self.window, "half_life_days": self.half_life, "repeat_factor": self.repeat,
-                "link": self.link, "intent_channels_as": self.intent_role}
+                "link": self.link, "intent_channels_as": self.intent_role, "synergy": self.synergy}
+
+
+def _synergy_columns(tt: TouchTable, idx: np.ndarray, weight: np.ndarray, credited: list[int],
+                     groups: list[list[int]], f: int) -> np.ndarray:
+    """Per credited channel a: the weighted touches of other channels after a's first touch (a's amplification).
+
+    The column joins a's group, so removing a also removes the lift it gave the touches that followed it.
+    """
+    jj, cc = tt.journey[idx], tt.channel[idx]
+    order = np.arange(len(idx))  # touches are time-ordered within a journey
+    cols = []
+    for g, a in enumerate(credited):
+        first = np.full(tt.n_journeys, len(idx), dtype=np.int64)
+        mine = cc == a
+        np.minimum.at(first, jj[mine], order[mine])
+        after = ~mine & (order > first[jj])
+        cols.append(np.bincount(jj[after], weights=weight[after], minlength=tt.n_journeys))
+        groups[g].append(f + g)
+    return np.column_stack(cols)
 
 
 @dataclass
@@ -90,6 +110,8 @@ def build_design(tt: TouchTable, spec: Spec, intent: list[int], z_stats: tuple |
     cols = col_of[tt.channel[idx], tt.view[idx].astype(np.int64)]
     X = np.bincount(tt.journey[idx] * f + cols, weights=weight, minlength=n_j * f).reshape(n_j, f) if f else \
         np.zeros((n_j, 0))
+    if spec.synergy and len(credited) > 1:
+        X = np.column_stack([X, _synergy_columns(tt, idx, weight, credited, groups, f)])
 
     z_cols, names = [], []
     for c in signal:
