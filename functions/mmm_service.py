@@ -39,26 +39,6 @@ def _job_marker(workspace: str, version: str) -> str:
     return result_key(workspace, version, "mmm", "job.json")
 
 
-def load_model(store: Store, workspace: str) -> dict[str, Any] | None:
-    """The artifact of the current data version, or None when there is no dataset or no fit yet."""
-    try:
-        version = current_version(store, workspace)["version"]
-    except NoDataset:
-        return None
-    try:
-        return store.read_json(model_key(workspace, version))
-    except KeyNotFound:
-        return None
-
-
-def require_model(store: Store, workspace: str) -> dict[str, Any]:
-    """The current artifact or :class:`NoModel` with a message that says what to do."""
-    model = load_model(store, workspace)
-    if model is None:
-        raise NoModel(_no_model_reason(store, workspace))
-    return model
-
-
 def _no_model_reason(store: Store, workspace: str) -> str:
     """Why there is no model for the current data: a fit in flight, a failed fit, or none started."""
     job = model_status(store, workspace).get("job")

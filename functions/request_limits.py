@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from core.cdp.limits import check_json
-from functions.uploads import max_stored_upload_bytes, too_large_hint
+from functions.uploads import max_stored_upload_bytes, max_upload_bytes, too_large_hint
 
 __all__ = ["RequestLimits", "limit_for"]
 
@@ -35,7 +35,7 @@ def limit_for(path: str) -> int | None:
     if _WEBHOOK.match(path):
         return int(os.environ.get("GROWTHLENS_MAX_WEBHOOK_BYTES", str(1 << 20)))
     if _UPLOAD.match(path):
-        return int(os.environ.get("GROWTHLENS_MAX_UPLOAD_BYTES", str(200 << 20)))
+        return max_upload_bytes()
     if _STORED_UPLOAD.match(path):
         return max_stored_upload_bytes()
     if _OWN_LIMIT.match(path):

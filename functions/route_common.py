@@ -1,5 +1,5 @@
 """What several route groups share, kept out of ``functions/routers/`` so no router imports another: the response
-memo and the descriptions of the common date-range query parameters."""
+memo, the descriptions of the common date-range query parameters and the check of per-channel daily amounts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+from fastapi import HTTPException
 
 START_DOC = "First day (YYYY-MM-DD, inclusive); default: 90 days before the end date"
 END_DOC = "Last day (YYYY-MM-DD, inclusive); default: the last day of data"
@@ -31,3 +33,10 @@ def cached(key: tuple, compute: Callable[[], Any], size: int = 64) -> Any:
         while len(_CACHE) > size:
             _CACHE.popitem(last=False)
     return value
+
+
+def check_daily_amounts(what: str, amounts: dict[str, float]) -> None:
+    """422 naming the channel when one of its daily amounts is negative (or NaN)."""
+    for ch, v in amounts.items():
+        if not v >= 0:
+            raise HTTPException(status_code=422, detail=f"{what}[{ch!r}] must be a non-negative daily amount ({v})")

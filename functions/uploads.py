@@ -22,8 +22,8 @@ from typing import Any
 
 from functions.storage import KeyNotFound, Store, ws_key
 
-__all__ = ["UPLOAD_ID_PATTERN", "UploadError", "max_stored_upload_bytes", "create_upload", "upload_manifest",
-           "data_key", "read_upload", "discard_upload", "too_large_hint"]
+__all__ = ["UPLOAD_ID_PATTERN", "UploadError", "max_upload_bytes", "max_stored_upload_bytes", "create_upload",
+           "upload_manifest", "data_key", "read_upload", "discard_upload", "too_large_hint"]
 
 UPLOAD_ID_PATTERN = r"^[0-9a-f]{32}$"
 _FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
@@ -35,6 +35,12 @@ class UploadError(ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+def max_upload_bytes() -> int:
+    """Largest import or batch a request may carry (``GROWTHLENS_MAX_UPLOAD_BYTES``, default 200 MB; 10 MB behind
+    API Gateway, where larger files go through an upload)."""
+    return int(os.environ.get("GROWTHLENS_MAX_UPLOAD_BYTES", str(200 << 20)))
 
 
 def max_stored_upload_bytes() -> int:

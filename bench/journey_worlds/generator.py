@@ -14,6 +14,7 @@ import pandas as pd
 
 from bench.journey_worlds.structure import MECHANISMS, draw_structure, hidden_like_structure
 from bench.journey_worlds.truth import Engine, bisect, compute_truth, sigmoid
+from core.serialize import plain
 
 DAY = 86_400
 LOOKBACK_DAYS = 30.0
@@ -37,20 +38,6 @@ class JourneyWorld:
         """Exact per-journey conversion probability (rows of `hidden`) keeping only the touch rows of `journeys`
         where `keep` is True (all when None); the decision time of a journey stays at its original last touch."""
         return self.engine.prob(keep)
-
-
-def _clean(x: object) -> object:
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    return x
 
 
 def _latent(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
@@ -190,7 +177,7 @@ def _simulate(seed: int, s: dict) -> JourneyWorld:
     truth = compute_truth(eng, value, LOOKBACK_DAYS, [c for c in channels if not s["channels"][c]["causal"]],
                           converted, ch[last])
     s["n_touches"] = int(len(jid))
-    return JourneyWorld(seed, df, channels, _clean(s), _clean(truth), LOOKBACK_DAYS, pd.DataFrame(hidden), eng)
+    return JourneyWorld(seed, df, channels, plain(s), plain(truth), LOOKBACK_DAYS, pd.DataFrame(hidden), eng)
 
 
 def world_structure(seed: int) -> dict:

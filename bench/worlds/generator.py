@@ -32,6 +32,7 @@ from bench.worlds.timeline import (
     draw_weekday,
     events_table,
 )
+from core.serialize import plain
 
 HOLIDAY_MODES = ["table", "flag", "none"]
 
@@ -55,23 +56,6 @@ class World:
     def expected_kpi(self, spend: np.ndarray) -> np.ndarray:
         """Noise-free expected KPI per period for spend of shape (n_periods, n_channels) (or (..., n, C))."""
         return self.model(spend)
-
-
-def _clean(x: object) -> object:
-    """Plain Python types for JSON."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_clean(v) for v in x.tolist()]
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    return x
 
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float, size: int | None = None) -> np.ndarray | float:
@@ -272,8 +256,8 @@ def make_world(seed: int) -> World:
         "media_share_target": media_share, "spend_per_day": spend_per_day,
     }
     name = f"w{seed:03d} {'daily' if daily else 'weekly'} {cal.years:.1f}y {n_ch}ch {form}"
-    return World(seed, name, data, cols, control_cols, external, country, granularity, _clean(structure),
-                 _clean(truth), model)
+    return World(seed, name, data, cols, control_cols, external, country, granularity, plain(structure),
+                 plain(truth), model)
 
 
 def all_worlds(n: int = 120, start_seed: int = 0) -> list[World]:

@@ -75,32 +75,45 @@ def _unpack(params: np.ndarray, k: int) -> tuple[float, np.ndarray, np.ndarray]:
     return params[0], params[1:1 + k], params[1 + k:]
 
 
+def _baseline(params: np.ndarray, d: Design) -> np.ndarray:
+    """The hazard link's chance-to-buy-without-marketing term ``b·e^{β·z}`` per journey."""
+    a, beta, _ = _unpack(params, d.Z.shape[1])
+    return np.exp(np.clip(a + d.Z @ beta, -30, 30))
+
+
 def _prob(params: np.ndarray, d: Design, link: str, X: np.ndarray | None = None) -> np.ndarray:
     a, beta, theta = _unpack(params, d.Z.shape[1])
     X = d.X if X is None else X
     if link == "hazard":
-        eta = np.exp(np.clip(a + d.Z @ beta, -30, 30)) + X @ theta
-        return -np.expm1(-eta)
+        return -np.expm1(-(_baseline(params, d) + X @ theta))
     return expit(a + d.Z @ beta + X @ theta)
 
 
-def _nll(params: np.ndarray, d: Design, w: np.ndarray, link: str) -> tuple[float, np.ndarray]:
+def _terms(params: np.ndarray, d: Design, w: np.ndarray, link: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per journey: weighted log-likelihood, its derivative by the intercept (by β: × z) and by θ (× x)."""
     a, beta, theta = _unpack(params, d.Z.shape[1])
     y = d.y
-    scale = w.sum()
     if link == "hazard":
-        b = np.exp(np.clip(a + d.Z @ beta, -30, 30))
+        b = _baseline(params, d)
         eta = np.maximum(b + d.X @ theta, 1e-12)
         ll = w * (y * np.log(-np.expm1(-eta)) - (1 - y) * eta)
         g = w * (y / np.expm1(np.minimum(eta, 700.0)) - (1 - y))
-        gb = g * b
-        grad = np.concatenate([[gb.sum()], d.Z.T @ gb, d.X.T @ g])
-    else:
-        u = a + d.Z @ beta + d.X @ theta
-        ll = w * (y * u - np.logaddexp(0.0, u))
-        g = w * (y - expit(u))
-        grad = np.concatenate([[g.sum()], d.Z.T @ g, d.X.T @ g])
-    return -float(ll.sum()) / scale, -grad / scale
+        return ll, g * b, g  # d eta / d(intercept, beta) = b · (1, z)
+    u = a + d.Z @ beta + d.X @ theta
+    g = w * (y - expit(u))
+    return w * (y * u - np.logaddexp(0.0, u)), g, g
+
+
+def _nll(params: np.ndarray, d: Design, w: np.ndarray, link: str) -> tuple[float, np.ndarray]:
+    ll, gi, g = _terms(params, d, w, link)
+    scale = w.sum()
+    return -float(ll.sum()) / scale, -np.concatenate([[gi.sum()], d.Z.T @ gi, d.X.T @ g]) / scale
+
+
+def _scores(params: np.ndarray, d: Design, w: np.ndarray, link: str) -> np.ndarray:
+    """Per-journey weighted score vectors (gradient of each journey's log-likelihood), for the sandwich."""
+    _, gi, g = _terms(params, d, w, link)
+    return np.column_stack([gi, d.Z * gi[:, None], d.X * g[:, None]])
 
 
 def _fit(d: Design, w: np.ndarray, link: str, x0: np.ndarray | None = None, ftol: float = 1e-11) -> np.ndarray:
@@ -128,25 +141,12 @@ def _lost(params: np.ndarray, d: Design, link: str, w: np.ndarray) -> np.ndarray
         member[cols, g] = 1.0
     part = d.X @ (theta[:, None] * member)  # each channel's part of the linear predictor
     if link == "hazard":
-        eta = np.exp(np.clip(a + d.Z @ beta, -30, 30)) + part.sum(1)
+        eta = _baseline(params, d) + part.sum(1)
         lost = np.exp(-eta)[:, None] * np.expm1(part)  # p − p_without = e^{−η}(e^{part} − 1)
     else:
         u = a + d.Z @ beta + part.sum(1)
         lost = expit(u)[:, None] - expit(u[:, None] - part)
     return np.maximum(w @ lost, 0.0)
-
-
-def _scores(params: np.ndarray, d: Design, w: np.ndarray, link: str) -> np.ndarray:
-    """Per-journey weighted score vectors (gradient of each journey's log-likelihood)."""
-    a, beta, theta = _unpack(params, d.Z.shape[1])
-    y = d.y
-    if link == "hazard":
-        b = np.exp(np.clip(a + d.Z @ beta, -30, 30))
-        eta = np.maximum(b + d.X @ theta, 1e-12)
-        g = w * (y / np.expm1(np.minimum(eta, 700.0)) - (1 - y))
-        return np.column_stack([g * b, d.Z * (g * b)[:, None], d.X * g[:, None]])
-    g = w * (y - expit(a + d.Z @ beta + d.X @ theta))
-    return np.column_stack([g, d.Z * g[:, None], d.X * g[:, None]])
 
 
 def _covariance(params: np.ndarray, d: Design, w: np.ndarray, link: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.attribution.journeys import DIRECT_NAMES
 from core.attribution.touches import TouchTable
 
 __all__ = ["Spec", "Design", "build_design", "intent_channels", "INTENT_WORDS"]
@@ -29,7 +30,7 @@ def intent_channels(channels: list[str]) -> list[str]:
     out = []
     for c in channels:
         name = c.strip().lower()
-        if name in {"none", "direct", "(direct)", "direct traffic"} or any(w in name for w in INTENT_WORDS):
+        if name in DIRECT_NAMES or any(w in name for w in INTENT_WORDS):
             out.append(c)
     return out
 

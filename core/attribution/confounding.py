@@ -24,8 +24,8 @@ import numpy as np
 from core.attribution.causal import CausalFit
 from core.attribution.touches import TouchTable
 
-__all__ = ["ChannelConfounding", "confounding_check", "causal_diagnostics", "honest_interval", "SMD_HIGH",
-           "SMD_NOTICEABLE", "MIN_CONVERSIONS"]
+__all__ = ["ChannelConfounding", "confounding_check", "causal_diagnostics", "honest_interval", "interval_log_sd",
+           "SMD_HIGH", "SMD_NOTICEABLE", "MIN_CONVERSIONS", "Z90", "LOG_FLOOR"]
 
 SMD_HIGH = 0.25
 SMD_NOTICEABLE = 0.10
@@ -34,7 +34,8 @@ RATIO_SHRINK_NOTICEABLE = 1.2
 # log-sd added to a journey share's statistical interval by confounding level, so that the reported 90% interval
 # holds the truth at about its stated rate on the 60-world sweep (statistical intervals alone: 46%)
 INTERVAL_BIAS_LOG_SD = {"low": 0.4, "moderate": 0.6, "high": 1.3, "unknown": 0.3}
-Z90 = 1.6448536269514722
+Z90 = 1.6448536269514722  # the standard normal's 95% point: a 90% interval is ±Z90 sd
+LOG_FLOOR = 1e-4  # shares below this count as this on the log scale
 MIN_CONVERSIONS = 100  # converting journeys a channel touched, below which its share is flagged as small-sample
 
 
@@ -153,13 +154,17 @@ def confounding_check(tt: TouchTable, fit: CausalFit) -> list[ChannelConfounding
     return out
 
 
+def interval_log_sd(low: float, high: float) -> float:
+    """The log-scale sd a 90% interval [low, high] implies."""
+    return (np.log(max(high, LOG_FLOOR)) - np.log(max(low, LOG_FLOOR))) / (2 * Z90)
+
+
 def honest_interval(share: float, low: float, high: float, level: str | None) -> list[float]:
     """The statistical 90% interval widened on the log scale by the bias allowance of the confounding level."""
     if share <= 0:
         return [float(low), float(high)]
-    floor = 1e-4
-    sd_stat = (np.log(max(high, floor)) - np.log(max(low, floor))) / (2 * Z90)
-    sd = np.hypot(sd_stat, INTERVAL_BIAS_LOG_SD.get(level or "unknown", INTERVAL_BIAS_LOG_SD["unknown"]))
+    bias = INTERVAL_BIAS_LOG_SD.get(level or "unknown", INTERVAL_BIAS_LOG_SD["unknown"])
+    sd = np.hypot(interval_log_sd(low, high), bias)
     f = np.exp(Z90 * sd)
     return [float(share / f), float(min(share * f, 1.0))]
 

@@ -23,16 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["MmmShares", "Reconciled", "reconcile", "BIAS_LOG_SD", "RECONCILED_INTERVAL_SCALE", "Z90"]
+from core.attribution.confounding import LOG_FLOOR, Z90, interval_log_sd
 
-Z90 = 1.6448536269514722
+__all__ = ["MmmShares", "Reconciled", "reconcile", "BIAS_LOG_SD", "RECONCILED_INTERVAL_SCALE"]
+
 # weight of the journey view in the reconciliation (log-sd added to its statistical one), chosen on the 60-world
 # sweep for the smallest median share error with an MMM of ±10–50% precision
 BIAS_LOG_SD = {"low": 0.1, "moderate": 0.2, "high": 0.4, "unknown": 0.3}
 # the reconciled 90% interval's log-sd is widened by this factor so that it holds the truth at its stated rate on
 # the sweep (without it: 80–83%)
 RECONCILED_INTERVAL_SCALE = 1.4
-FLOOR = 1e-4
 
 
 @dataclass
@@ -85,10 +85,6 @@ class Reconciled:
     calibrated: list[str] = field(default_factory=list)
 
 
-def _log_sd(lo: float, hi: float) -> float:
-    return (np.log(max(hi, FLOOR)) - np.log(max(lo, FLOOR))) / (2 * Z90)
-
-
 def reconcile(causal: Mapping, mmm: MmmShares | None) -> Reconciled:
     """Combine the causal journey model's diagnostics (``run_attribution``) with the MMM's channel shares."""
     shares = {c: float(s) for c, s in causal["shares"].items()}
@@ -110,12 +106,12 @@ def reconcile(causal: Mapping, mmm: MmmShares | None) -> Reconciled:
             est_log, est_sd = {}, {}
             for c in common:
                 mc = by_key[c.strip().lower()]
-                lj = np.log(max(shares[c] / j_mass, FLOOR))
-                sj_stat = _log_sd(low[c] / j_mass, high[c] / j_mass)
+                lj = np.log(max(shares[c] / j_mass, LOG_FLOOR))
+                sj_stat = interval_log_sd(low[c] / j_mass, high[c] / j_mass)
                 sj = np.hypot(sj_stat, BIAS_LOG_SD.get(level.get(c, "unknown"), BIAS_LOG_SD["unknown"]))
                 m_share = mmm.share[mc] / m_mass
-                lm = np.log(max(m_share, FLOOR))
-                sm = max(_log_sd(mmm.low[mc] / m_mass, mmm.high[mc] / m_mass), 1e-3)
+                lm = np.log(max(m_share, LOG_FLOOR))
+                sm = max(interval_log_sd(mmm.low[mc] / m_mass, mmm.high[mc] / m_mass), 1e-3)
                 prec = 1 / sj**2 + 1 / sm**2
                 est_log[c] = (lj / sj**2 + lm / sm**2) / prec
                 est_sd[c] = 1 / np.sqrt(prec)

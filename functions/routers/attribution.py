@@ -50,22 +50,12 @@ def _params_hash(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def mmm_shares(model: LoadedModel | None) -> dict[str, float] | None:
-    """Each channel's share of the fitted MMM's incremental contribution, or None when no model exists."""
-    if model is None:
-        return None
-    channels = model.artifact.get("channels", {})
-    contrib = {c: max(float(v.get("contribution") or 0.0), 0.0) for c, v in channels.items()}
-    total = sum(contrib.values())
-    return {c: v / total for c, v in contrib.items()} if total > 0 else None
-
-
-def unified_view(result: dict[str, Any], model: LoadedModel | None) -> dict[str, Any] | None:
+def unified_view(result: dict[str, Any], mmm: MmmShares | None) -> dict[str, Any] | None:
     """Journey credit (causal model) reconciled with the fitted MMM's channel shares; None without the causal model."""
     causal = (result.get("diagnostics") or {}).get("causal")
     if not causal:
         return None
-    rec = reconcile(causal, MmmShares.from_artifact(model.artifact) if model is not None else None)
+    rec = reconcile(causal, mmm)
     level = {c["channel"]: c["level"] for c in causal.get("confounding", [])}
     return {
         "channels": [
@@ -82,8 +72,10 @@ def unified_view(result: dict[str, Any], model: LoadedModel | None) -> dict[str,
 
 
 def _with_views(result: dict[str, Any], model: LoadedModel | None) -> dict[str, Any]:
-    result["mmm"] = mmm_shares(model)
-    result["unified"] = unified_view(result, model)
+    """The MMM's channel shares (``mmm``) and the reconciled view (``unified``) beside the stored credits."""
+    mmm = MmmShares.from_artifact(model.artifact) if model is not None else None
+    result["mmm"] = mmm.share if mmm is not None else None
+    result["unified"] = unified_view(result, mmm)
     return result
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import os
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Path, Request, UploadFile
@@ -58,12 +57,6 @@ async def json_import(request: Request) -> UploadImport | None:
     except ValidationError as e:
         raise RequestValidationError([{**err, "loc": ("body", *err["loc"])}
                                       for err in e.errors(include_url=False, include_context=False)]) from e
-
-
-def max_upload_bytes() -> int:
-    """Largest import accepted (``GROWTHLENS_MAX_UPLOAD_BYTES``, default 200 MB; 10 MB behind API Gateway, where
-    larger files go through a presigned S3 upload)."""
-    return int(os.environ.get("GROWTHLENS_MAX_UPLOAD_BYTES", str(200 * 1024 * 1024)))
 
 
 def _split(value: str | list[str] | None) -> list[str] | None:
@@ -168,7 +161,7 @@ def import_data(
     elif not files:
         raise HTTPException(status_code=422, detail='send the files (multipart "files") or JSON {"upload_id": ...}')
     total = 0
-    limit = max_upload_bytes()
+    limit = uploads.max_upload_bytes()
     for f in files if from_uploads is None else []:
         data = f.file.read()
         total += len(data)

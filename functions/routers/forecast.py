@@ -6,22 +6,19 @@ version, horizon and planned spend.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.mmm.forecast import forecast_revenue
 from functions.datasets import load_dataset
 from functions.deps import get_store, get_workspace
 from functions.mmm_service import LoadedModel, get_model, wide_from_dataset
+from functions.route_common import cached, check_daily_amounts
 from functions.storage import Store
 
 router = APIRouter(tags=["forecast"])
-
-_CACHE: dict[tuple, dict[str, Any]] = {}
-_LOCK = threading.Lock()
 
 
 class ForecastRequest(BaseModel):
@@ -103,23 +100,16 @@ class ForecastResponse(BaseModel):
 def _forecast(store: Store, workspace: str, loaded: LoadedModel, days: int,
               spend: dict[str, float]) -> dict[str, Any]:
     model = loaded.artifact
-    for ch, v in spend.items():
-        if not v >= 0:
-            raise HTTPException(status_code=422, detail=f"spend[{ch!r}] must be a non-negative daily amount ({v})")
+    check_daily_amounts("spend", spend)
     ds = load_dataset(store, workspace)
-    key = (id(store), workspace, ds.version, model.get("end"), model.get("seed"), days,
+    key = ("forecast", id(store), workspace, ds.version, model.get("end"), model.get("seed"), days,
            tuple(sorted(spend.items())))
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
-    wide, _, _, factors = wide_from_dataset(ds)
-    out = forecast_revenue(model, wide, factors, days=days, spend=spend, fixed=set(loaded.fixed))
-    with _LOCK:
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        _CACHE[key] = out
-    return out
+
+    def compute() -> dict[str, Any]:
+        wide, _, _, factors = wide_from_dataset(ds)
+        return forecast_revenue(model, wide, factors, days=days, spend=spend, fixed=set(loaded.fixed))
+
+    return cached(key, compute)
 
 
 @router.get("/api/forecast", response_model=ForecastResponse)

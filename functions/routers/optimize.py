@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.mmm.plan import PERIOD_DAYS, make_plan, simulate
 from functions.mmm_schemas import MAX_DAILY_AMOUNT, MAX_PERIOD_AMOUNT, DailyAmount, RecommendedTest
 from functions.mmm_service import LoadedModel, get_model
+from functions.route_common import check_daily_amounts
 
 router = APIRouter(tags=["optimize"])
 
@@ -191,12 +192,6 @@ class SimulateResponse(BaseModel):
     channels: list[SimulatedChannel]
 
 
-def _check_amounts(what: str, amounts: dict[str, float]) -> None:
-    for ch, v in amounts.items():
-        if not v >= 0:
-            raise HTTPException(status_code=422, detail=f"{what}[{ch!r}] must be a non-negative daily amount ({v})")
-
-
 @router.post("/api/optimize", response_model=OptimizeResponse)
 def optimize(body: OptimizeRequest, loaded: LoadedModel = Depends(get_model)) -> dict[str, Any]:
     """The recommended daily spend per channel with projected revenue and lift (90% intervals) and the constraints
@@ -204,8 +199,8 @@ def optimize(body: OptimizeRequest, loaded: LoadedModel = Depends(get_model)) ->
     model, fixed = loaded.artifact, loaded.fixed
     if body.daily_budget is not None and body.budget is not None:
         raise HTTPException(status_code=422, detail="give either daily_budget or budget (per period), not both")
-    _check_amounts("min", body.min_spend)
-    _check_amounts("max", body.max_spend)
+    check_daily_amounts("min", body.min_spend)
+    check_daily_amounts("max", body.max_spend)
     unknown = sorted(set(body.fixed or []) - set(model["channels"]))
     if unknown:
         raise HTTPException(status_code=400, detail=f"unknown channel(s) in fixed: {', '.join(unknown)}; known: "
@@ -227,5 +222,5 @@ def optimize(body: OptimizeRequest, loaded: LoadedModel = Depends(get_model)) ->
 @router.post("/api/simulate", response_model=SimulateResponse)
 def what_if(body: SimulateRequest, loaded: LoadedModel = Depends(get_model)) -> dict[str, Any]:
     """Projected daily revenue of a spend mix and its lift over the current mix, per channel too (90% intervals)."""
-    _check_amounts("allocation", body.allocation)
+    check_daily_amounts("allocation", body.allocation)
     return simulate(loaded.artifact, body.allocation, fixed=loaded.fixed)

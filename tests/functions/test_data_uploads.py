@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlparse
 
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,21 +14,9 @@ import functions.deps as deps
 import functions.routers.data as data_router
 from functions.app import create_app
 from functions.storage import LocalStore
+from tests.functions.test_data_api import _kpis, _long
 
 API_KEY = "test-api-key-9876543210"
-
-
-def _long(days: int = 10) -> str:
-    rows = ["date,channel,spend,revenue"]
-    for i, d in enumerate(pd.date_range("2025-01-01", periods=days)):
-        for j, ch in enumerate(("Google Ads", "Meta Ads")):
-            rows.append(f"{d.date()},{ch},{100 + 10 * i + j},{300 + 7 * i}")
-    return "\n".join(rows) + "\n"
-
-
-def _kpis(days: int = 10) -> str:
-    return "date,revenue\n" + "".join(f"{d.date()},{5000 + i}\n" for i, d in
-                                      enumerate(pd.date_range("2025-01-01", periods=days)))
 
 
 @pytest.fixture
