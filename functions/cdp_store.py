@@ -13,14 +13,14 @@ from functions.cdp.identities import Resolver
 from functions.cdp.ingest import ingest_batch, ingest_events, ingest_file, request_refresh
 from functions.cdp.query import SORTS, customer_detail, load_profiles, search_customers
 from functions.cdp.refresh import Watermark, catch_up, read_watermark, refresh, refresh_job
-from functions.cdp.segments import (
+from functions.cdp.eventlog import (
     event_hash,
     event_segments,
     iter_event_partitions,
     load_events,
     read_partition,
 )
-from functions.cdp.segments import segments as _segments
+from functions.cdp.eventlog import segments as _segments
 from functions.cdp.synclog import sync_status
 
 __all__ = [

@@ -24,7 +24,7 @@ import pandas as pd
 from core.cdp.events import EVENT_COLUMNS, Event, empty_events, events_to_frame
 from core.cdp.limits import check_json
 from core.cdp.sources import adapter, iter_row_chunks, parse_rows, read_rows
-from functions.cdp import segments as seglog
+from functions.cdp import eventlog as seglog
 from functions.cdp.common import MAX_REASONS, N_PARTS
 from functions.cdp.synclog import Delivery, record_delivery
 from functions.storage import Store

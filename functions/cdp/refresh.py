@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from core.cdp.events import empty_events
-from functions.cdp import segments as seglog
+from functions.cdp import eventlog as seglog
 from functions.cdp import synclog
 from functions.cdp.common import cdp_key, read_state
 from functions.cdp.identities import Resolver

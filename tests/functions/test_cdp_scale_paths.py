@@ -129,10 +129,10 @@ def test_revisions_across_segments_newest_wins_in_any_order(tmp_path):
 def test_compaction_keeps_the_newest_revision(tmp_path, monkeypatch):
     """Ingestion only appends; the writer's compaction (run here after each write, as a refresh does) keeps
     O(log n) segments, the newest revision and correct id hashes."""
-    from functions.cdp import ingest, segments
+    from functions.cdp import eventlog, ingest
 
     monkeypatch.setattr(ingest, "N_PARTS", 1)
-    monkeypatch.setattr(segments, "MAX_SEGMENTS", 3)
+    monkeypatch.setattr(eventlog, "MAX_SEGMENTS", 3)
     store = LocalStore(tmp_path / "s")
     base = pd.DataFrame({"event_id": [f"e{i}" for i in range(6)], "version": ["1"] * 6})
     n_segs = 0
@@ -147,7 +147,7 @@ def test_compaction_keeps_the_newest_revision(tmp_path, monkeypatch):
         out = cdp_store.ingest_events(store, WS, ev)
         assert out["accepted"] == (8 if k == 0 else 3)  # e0 twice in the first batch: its newer version
         assert len(cdp_store._segments(store, WS)[0]) == n_segs + 1  # one segment appended, nothing merged
-        n_segs = len(segments.compact(store, WS, cdp_store._segments(store, WS)[0]))
+        n_segs = len(eventlog.compact(store, WS, cdp_store._segments(store, WS)[0]))
         assert n_segs == len(cdp_store._segments(store, WS)[0]) <= 3  # O(log n) segments
     ev = cdp_store.load_events(store, WS)
     assert ev["event_id"].is_unique and len(ev) == 6 + 16

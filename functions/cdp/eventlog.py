@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.cdp.events import EVENT_COLUMNS, empty_events
-from core.cdp.segments import MAX_SEGMENTS, compaction_groups, event_hash, in_sorted, latest_revisions
+from core.cdp.eventlog import MAX_SEGMENTS, compaction_groups, event_hash, in_sorted, latest_revisions
 from functions.cdp.common import N_PARTS, cdp_key
 from functions.storage import KeyNotFound, Store
 
@@ -124,7 +124,7 @@ def read_partition(store: Store, keys: list[str], columns: list[str] | None = No
 
 
 def compact(store: Store, ws: str, keys: list[str]) -> list[str]:
-    """Merge one partition's segments as :func:`core.cdp.segments.compaction_groups` plans; returns the keys
+    """Merge one partition's segments as :func:`core.cdp.eventlog.compaction_groups` plans; returns the keys
     afterwards. Only the refresh writer calls this, on segments it has folded in; each merged file is written
     before the ones it replaces are deleted, so a crash leaves duplicates (dropped on read), never a loss."""
     groups = compaction_groups([len(seg_hashes(store, k)) for k in keys], MAX_SEGMENTS)
