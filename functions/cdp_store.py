@@ -9,10 +9,6 @@ from __future__ import annotations
 from core.cdp.events import events_to_frame
 from core.cdp.search import build_search_index
 from functions.cdp.common import N_IDENTITY_PARTS, N_PARTS, N_PERSON_PARTS
-from functions.cdp.identities import Resolver
-from functions.cdp.ingest import ingest_batch, ingest_events, ingest_file, request_refresh
-from functions.cdp.query import SORTS, customer_detail, load_profiles, search_customers
-from functions.cdp.refresh import Watermark, catch_up, read_watermark, refresh, refresh_job
 from functions.cdp.eventlog import (
     event_hash,
     event_segments,
@@ -21,6 +17,10 @@ from functions.cdp.eventlog import (
     read_partition,
 )
 from functions.cdp.eventlog import segments as _segments
+from functions.cdp.identities import Resolver
+from functions.cdp.ingest import ingest_batch, ingest_events, ingest_file, request_refresh
+from functions.cdp.query import SORTS, customer_detail, load_profiles, search_customers
+from functions.cdp.refresh import Watermark, catch_up, read_watermark, refresh, refresh_job
 from functions.cdp.synclog import sync_status
 
 __all__ = [

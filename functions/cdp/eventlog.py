@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from core.cdp.events import EVENT_COLUMNS, empty_events
 from core.cdp.eventlog import MAX_SEGMENTS, compaction_groups, event_hash, in_sorted, latest_revisions
+from core.cdp.events import EVENT_COLUMNS, empty_events
 from functions.cdp.common import N_PARTS, cdp_key
 from functions.storage import KeyNotFound, Store
 
