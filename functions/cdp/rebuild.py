@@ -10,12 +10,20 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.cdp.events import EVENT_COLUMNS
 from core.cdp.profiles import compute_profiles, touched_persons, update_profiles
 from core.cdp.records import build_records, record_keys
 from core.cdp.search import build_search_index
+from functions.cdp.activity_store import (
+    activity_tokens,
+    delete_stale,
+    heal_activity,
+    parts_to_heal,
+    write_activity_parts,
+)
 from functions.cdp.common import PROFILE_BATCH_EVENTS, cdp_key, person_part, read_state, read_table
 from functions.cdp.identities import (
     Resolver,
@@ -68,34 +76,41 @@ def refresh_full(store: Store, ws: str, segs: list[str], resolver: Resolver | No
         cl = clusters.assign(part=person_part(clusters["person_id"]))
         frames: list[pd.DataFrame] = []
         written: set[str] = set()
+        tokens: dict[int, str] = {}
         with tempfile.TemporaryDirectory(prefix="gl-persons-") as tmp:
             dirs = split_by_person(con, cl, tmp)
             timings["split"] = time.perf_counter() - t
             t = time.perf_counter()
-            t_write = 0.0
+            t_write = t_activity = 0.0
             group: list[tuple[int, pd.DataFrame]] = []
             for i, d in enumerate(dirs):  # partitions in groups of about PROFILE_BATCH_EVENTS events
                 ev = pd.concat([pd.read_parquet(f) for f in sorted(d.glob("*.parquet"))], ignore_index=True)
                 group.append((int(d.name.split("=")[1]), ev.drop(columns=[c for c in ("part",) if c in ev])))
                 if sum(len(g) for _, g in group) < PROFILE_BATCH_EVENTS and i < len(dirs) - 1:
                     continue
-                frames.append(compute_profiles(pd.concat([g for _, g in group], ignore_index=True), as_of=as_of))
+                batch = pd.concat([g for _, g in group], ignore_index=True)
+                frames.append(compute_profiles(batch, as_of=as_of))
                 tw = time.perf_counter()
                 for p, g in group:
                     key = cdp_key(ws, "person_events", f"part-{p:03d}.parquet")
                     store.write_table(key, person_events_table(g))
                     written.add(key)
-                group = []
-                t_write += time.perf_counter() - tw
-        timings["profiles"] = time.perf_counter() - t - t_write
+                ta = time.perf_counter()
+                t_write += ta - tw
+                tokens.update(write_activity_parts(store, ws, batch, [p for p, _ in group], as_of, con))
+                t_activity += time.perf_counter() - ta
+                group, batch = [], None
+        timings["profiles"] = time.perf_counter() - t - t_write - t_activity
+        timings["activity"] = t_activity
     t = time.perf_counter()
     for key in store.list(cdp_key(ws, "person_events") + "/"):
         if key not in written:  # partitions left over from an earlier layout or with no person now
             store.delete(key)
+    delete_stale(store, ws, set(tokens))
     profiles = pd.concat(frames, ignore_index=True).sort_values("person_id", kind="stable").reset_index(drop=True)
     store.write_table(cdp_key(ws, "profiles.parquet"), profiles)
     store.write_table(cdp_key(ws, "search.parquet"), build_search_index(profiles, records, clusters))
-    write_state(store, ws, len(profiles), len(records), by_source, as_of)
+    write_state(store, ws, len(profiles), len(records), by_source, as_of, tokens)
     timings["write"] = time.perf_counter() - t + t_write
     return {"persons": int(len(profiles)), "recomputed": int(len(profiles)),
             "recomputed_ids": profiles["person_id"].head(100).tolist(), "resolved": resolved, "mode": "full",
@@ -109,14 +124,17 @@ def person_events_table(ev: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_state(store: Store, ws: str, persons: int, records: int, by_source: dict[str, int],
-                as_of: pd.Timestamp) -> None:
+                as_of: pd.Timestamp, activity_parts: dict[int, str] | None = None) -> None:
     """``state.json``: the base's size, events per source (the sync log's ``accepted``), "now" of the recency
-    figures and a fresh version (query caches reload on it)."""
+    figures, a fresh version (query caches reload on it) and the token of each person partition's activity
+    tables (``activity_parts``: a reader reloads only the partitions whose token changed)."""
     events = int(sum(by_source.values()))
     state = {"version": hashlib.sha1(f"{events}|{time.time()}".encode()).hexdigest()[:12],
              "persons": int(persons), "records": int(records), "events": events,
              "sources": {str(k): int(v) for k, v in sorted(by_source.items())},
              "as_of": as_of.isoformat(), "updated_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if activity_parts is not None:
+        state["activity_parts"] = {str(p): str(t) for p, t in sorted(activity_parts.items())}
     store.write_json(cdp_key(ws, "state.json"), state)
 
 
@@ -135,6 +153,10 @@ def refresh_incremental(store: Store, ws: str, changed: pd.DataFrame, new_by_sou
         return None
     as_of = pd.Timestamp(state["as_of"])
     if changed.empty:
+        healed = _heal(store, ws, activity_tokens(state), set(), as_of)
+        if healed is not None:  # nothing new, but activity missing: written, and its tokens published
+            write_state(store, ws, int(state.get("persons", 0)), int(state.get("records", 0)),
+                        dict(state.get("sources") or {}), as_of, healed)
         return {"persons": int(len(profiles)), "recomputed": 0, "recomputed_ids": [], "resolved": False,
                 "mode": "incremental", "timings": {}}
     if as_of_day(changed["time"].max()) > as_of:
@@ -209,8 +231,14 @@ def refresh_incremental(store: Store, ws: str, changed: pd.DataFrame, new_by_sou
 
     t = time.perf_counter()
     ev_parts = person_part(ev["person_id"])
-    for p in sorted(parts | set(person_part(sorted(touched)))):
+    rewritten = sorted(parts | set(person_part(sorted(touched))))
+    for p in rewritten:
         store.write_table(cdp_key(ws, "person_events", f"part-{p:03d}.parquet"), person_events_table(ev[ev_parts == p]))
+    ta = time.perf_counter()
+    tokens = activity_tokens(state)
+    tokens.update(write_activity_parts(store, ws, ev[np.isin(ev_parts, rewritten)], rewritten, as_of))
+    tokens = _heal(store, ws, tokens, set(rewritten), as_of) or tokens
+    timings["activity"] = time.perf_counter() - ta
     store.write_table(cdp_key(ws, "profiles.parquet"), profiles)
     if records_changed or search_fields_changed(before, profiles, touched | old_persons):
         if records is None:
@@ -220,10 +248,19 @@ def refresh_incremental(store: Store, ws: str, changed: pd.DataFrame, new_by_sou
     by_source = dict(state.get("sources") or {})
     for src, n in new_by_source.items():
         by_source[src] = int(by_source.get(src, 0)) + int(n)
-    write_state(store, ws, len(profiles), n_records, by_source, as_of)
-    timings["write"] = time.perf_counter() - t
+    write_state(store, ws, len(profiles), n_records, by_source, as_of, tokens)
+    timings["write"] = time.perf_counter() - t - timings["activity"]
     return {"persons": int(len(profiles)), "recomputed": len(recomputed), "recomputed_ids": sorted(recomputed)[:100],
             "resolved": records_changed, "resolution": "neighbourhood" if neighbourhood else "full" if
             records_changed else "none", "mode": "incremental",
             "timings": {k: round(v, 3) for k, v in timings.items()}}
 
+
+def _heal(store: Store, ws: str, tokens: dict[int, str], written: set[int],
+          as_of: pd.Timestamp) -> dict[int, str] | None:
+    """Write the activity of person partitions that lack it (a store from before activity existed), from their
+    stored person events; the updated tokens, or None when nothing was missing."""
+    missing = parts_to_heal(store, ws, tokens) - written
+    if not missing:
+        return None
+    return {**tokens, **heal_activity(store, ws, missing, as_of)}
