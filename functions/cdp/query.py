@@ -15,7 +15,7 @@ from core.cdp.search import lookup, norm
 from functions.cdp.common import N_IDENTITY_PARTS, cdp_key, part_of, person_part, read_state, read_table
 from functions.storage import Store
 
-__all__ = ["load_profiles", "search_customers", "customer_detail", "SORTS"]
+__all__ = ["load_profiles", "search_customers", "customer_detail", "profile_json", "SORTS"]
 
 _CACHE: dict[tuple[int, str], Any] = {}
 
@@ -56,11 +56,11 @@ SORTS = {"lifetime_value", "total_orders", "last_order_date", "days_since_last_o
 
 
 def search_customers(store: Store, ws: str, q: str = "", sort: str | None = None, page: int = 1,
-                     page_size: int = 25) -> dict[str, Any]:
+                     page_size: int = 25, members: np.ndarray | None = None) -> dict[str, Any]:
     """Customers whose email, name, phone or id starts with ``q`` (all customers when empty), paginated.
 
     ``sort``: a column of :data:`SORTS`, prefixed ``-`` for descending (default: best prefix match first, then
-    lifetime value descending).
+    lifetime value descending). ``members``: only these person ids (a segment's members).
     """
     if page < 1:
         raise ValueError(f"page must be 1 or more (got {page})")
@@ -72,6 +72,13 @@ def search_customers(store: Store, ws: str, q: str = "", sort: str | None = None
         pos, rank = lookup(_cached(store, ws, "keys"), _cached(store, ws, "kpos"), qn)
     else:
         pos, rank = np.arange(len(prof)), np.zeros(len(prof), dtype=np.int8)
+    keep = None
+    if members is not None:
+        keep = np.zeros(len(prof), dtype=bool)
+        at = prof.index.get_indexer(pd.Index(members, dtype=object))
+        keep[at[at >= 0]] = True  # a member merged away since the snapshot is simply not shown
+        sel = keep[pos]
+        pos, rank = pos[sel], rank[sel]
     sort = sort or ""
     desc = sort.startswith("-")
     col = sort.lstrip("-")
@@ -85,13 +92,16 @@ def search_customers(store: Store, ws: str, q: str = "", sort: str | None = None
     elif col:
         vals = pd.Series(prof[col].to_numpy()[pos], index=pos)
         order = vals.sort_values(ascending=not desc, kind="stable", na_position="last").index.to_numpy()
-    elif not qn:
+    elif not qn and keep is None:
         order = _cached(store, ws, "by_ltv")  # the whole base by lifetime value, computed once per data version
+    elif not qn:
+        by_ltv = _cached(store, ws, "by_ltv")
+        order = by_ltv[keep[by_ltv]]
     else:
         order = pos[np.lexsort((-_cached(store, ws, "ltv")[pos], rank))]  # exact matches first, then value
     total = len(order)
     page_pos = order[(page - 1) * page_size: page * page_size]
-    items = [_profile_json(r) for r in prof.iloc[page_pos].to_dict("records")]
+    items = [profile_json(r) for r in prof.iloc[page_pos].to_dict("records")]
     return {"items": items, "total": int(total), "page": page, "page_size": page_size,
             "pages": int((total + page_size - 1) // page_size), "q": q, "sort": sort or None}
 
@@ -112,7 +122,7 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _profile_json(row: dict[str, Any]) -> dict[str, Any]:
+def profile_json(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: _jsonable(v) for k, v in row.items()}
     out["id"] = out["person_id"]
     out["name"] = " ".join(x for x in (out.get("first_name"), out.get("last_name")) if x) or None
@@ -125,7 +135,7 @@ def customer_detail(store: Store, ws: str, person_id: str, limit: int | None = 5
     prof = load_profiles(store, ws)
     if person_id not in prof.index:
         raise KeyError(person_id)
-    profile = _profile_json(prof.loc[person_id].to_dict())
+    profile = profile_json(prof.loc[person_id].to_dict())
     p = int(person_part([person_id])[0])
     ev = read_table(store, cdp_key(ws, "person_events", f"part-{p:03d}.parquet"))
     ev = ev[ev["person_id"] == person_id] if ev is not None else empty_events()

@@ -15,6 +15,7 @@ or a dirty mark, and rebuilds what is missing (a dirty mark: everything, from th
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from functions.cdp.rebuild import refresh_full, refresh_incremental
 from functions.storage import KeyNotFound, LockTimeout, Store
 
 __all__ = ["Watermark", "catch_up", "refresh", "refresh_job", "read_watermark"]
+
+log = logging.getLogger(__name__)
 
 #: above this many pending events (and a fifth of the base) a full rebuild is cheaper than an incremental one
 FULL_ABOVE_EVENTS = 50_000
@@ -109,7 +112,20 @@ def _catch_up_locked(store: Store, ws: str, resolver: Resolver | None, full: boo
         _write_watermark(store, ws, Watermark(sorted(_flat(segs)), dirty=False))
     out["folded_events"] = int(n_pending)
     out["log_entries"] = synclog.fold(store, ws)
+    out["segments"] = _recompute_segments(store, ws)
     return out
+
+
+def _recompute_segments(store: Store, ws: str) -> dict[str, Any]:
+    """Segments whose inputs changed, recomputed by the writer (a failure here leaves them for the next refresh:
+    their inputs still differ from what they were computed on)."""
+    from functions.cdp.segment_service import recompute_locked
+
+    try:
+        return recompute_locked(store, ws)
+    except Exception as e:  # noqa: BLE001 - the refresh itself is complete; segments catch up next time
+        log.exception("segment recomputation failed for %s", ws)
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def _pending_events(store: Store, segs: dict[int, list[str]], pending: dict[int, list[str]],
