@@ -107,6 +107,13 @@ def _inputs(d: SegmentDef, defs: dict[str, SegmentDef], version: str, refs: Call
     return hashlib.sha1("|".join(sorted(parts)).encode()).hexdigest()[:16]
 
 
+def _diff(new: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Who entered (in ``new`` only) and who exited (in ``old`` only), by hashing (numpy's set operations on
+    text compare element by element)."""
+    a, b = pd.Index(new, dtype=object), pd.Index(old, dtype=object)
+    return (np.asarray(a[~a.isin(b)], dtype=object), np.asarray(b[~b.isin(a)], dtype=object))
+
+
 def drop_segment_files(store: Store, ws: str, sid: str) -> None:
     """Delete a deleted segment's snapshot, changes and status."""
     for key in store.list(_seg_key(ws, sid) + "/"):
@@ -135,15 +142,16 @@ def recompute_segments(store: Store, ws: str, members_of: Callable[[dict[str, An
             skipped.append(sid)
             continue
         try:
-            new = np.sort(np.asarray(members_of(d.rules), dtype=object))
+            new = np.asarray(members_of(d.rules), dtype=object)
+            if len(new) > 1 and not (new[1:] > new[:-1]).all():
+                new = np.sort(new)
         except ValueError as e:  # a rule that no longer fits the data (e.g. a field that disappeared)
             failed[sid] = str(e)
             continue
         old = read_members(store, ws, sid, status) if status is not None else None
         at = datetime.now(UTC).isoformat(timespec="seconds")
         seq = int(status.get("seq", 0)) + 1 if status else 1
-        entered = np.setdiff1d(new, old, assume_unique=True) if old is not None else np.array([], dtype=object)
-        exited = np.setdiff1d(old, new, assume_unique=True) if old is not None else np.array([], dtype=object)
+        entered, exited = _diff(new, old) if old is not None else (np.array([], dtype=object),) * 2
         if len(entered) or len(exited):
             store.write_table(_seg_key(ws, sid, "changes", f"{seq:08d}.parquet"), pd.DataFrame({
                 "at": at, "person_id": np.concatenate([entered, exited]).astype(object),
