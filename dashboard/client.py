@@ -61,7 +61,7 @@ class ApiClient:
         self.base_url = (base_url or os.environ.get("GROWTHLENS_API_URL") or DEFAULT_API_URL).rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, raw: bool = False, **kwargs: Any) -> Any:
         try:
             r = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as e:
@@ -72,6 +72,8 @@ class ApiClient:
             except (ValueError, AttributeError):
                 detail = r.text or r.reason_phrase
             raise ApiError(r.status_code, detail)
+        if raw:
+            return r.content
         if not r.content:
             return None
         try:
@@ -88,6 +90,18 @@ class ApiClient:
         if files is not None or data is not None:
             return self._send("POST", path, files=files, data=data)
         return self._send("POST", path, json=json)
+
+    def put(self, path: str, json: Any = None) -> Any:
+        """PUT JSON; the parsed JSON."""
+        return self._send("PUT", path, json=json)
+
+    def delete(self, path: str) -> Any:
+        """DELETE ``path``; the parsed JSON (``None`` for an empty answer)."""
+        return self._send("DELETE", path)
+
+    def get_bytes(self, path: str, **params: Any) -> bytes:
+        """GET a file (e.g. a CSV export) as raw bytes, with the same errors as :meth:`get`."""
+        return self._send("GET", path, params={k: v for k, v in params.items() if v is not None}, raw=True)
 
     def get_optional(self, path: str, **params: Any) -> Any | None:
         """GET that returns ``None`` when the resource does not exist yet (404) or the route is absent."""

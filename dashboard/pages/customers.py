@@ -1,4 +1,7 @@
-"""Customer Search: find any customer by name, email, phone or id as you type; a click opens the unified profile."""
+"""Customer Search: find any customer by name, email, phone or id as you type; a click opens the unified profile.
+
+A segment select narrows the search to one saved segment's members (``?segment=<id>`` preselects it).
+"""
 
 from __future__ import annotations
 
@@ -79,8 +82,9 @@ def results_table(items: list[dict[str, Any]]) -> str:
 class CustomerSearch:
     """Search box, sort, results and paging; every keystroke queries the API (prefix index, milliseconds)."""
 
-    def __init__(self, client: ApiClient) -> None:
+    def __init__(self, client: ApiClient, segment: str | None = None) -> None:
         self.client = client
+        self.segment = segment_select(client, segment)
         self.query = pn.widgets.TextInput(placeholder="Search by name, email, phone or customer id…",
                                           sizing_mode="stretch_width", css_classes=["gl-customer-search"])
         self.sort = pn.widgets.Select(options=list(SORTS), value=list(SORTS)[0], width=260)
@@ -92,6 +96,8 @@ class CustomerSearch:
         self.text = ""
         self.query.param.watch(self._typed, "value_input")
         self.sort.param.watch(lambda _e: self.refresh(reset=True), "value")
+        if self.segment is not None:
+            self.segment.param.watch(lambda _e: self.refresh(reset=True), "value")
         self.prev.on_click(lambda _e: self.move(-1))
         self.next.on_click(lambda _e: self.move(1))
         self.refresh()
@@ -109,15 +115,19 @@ class CustomerSearch:
         if reset:
             self.page = 1
         q = self.text
+        seg = self.segment.value if self.segment is not None else None
         try:
             res = self.client.get("/api/customers", q=q.strip() or None, sort=SORTS[self.sort.value],
-                                  page=self.page, page_size=PAGE_SIZE)
+                                  page=self.page, page_size=PAGE_SIZE, segment=seg or None)
         except ApiError as e:
             self.summary.object = ""
             self.table.object = f'<div class="gl-note">{html.escape(e.message)}</div>'
             return
         total, pages = res["total"], res.get("pages", 1)
-        what = f"matching “{html.escape(q.strip())}”" if q.strip() else "in total"
+        what = f"matching “{html.escape(q.strip())}”" if q.strip() else ("" if seg else "in total")
+        if seg:
+            label = next((k for k, v in self.segment.options.items() if v == seg), seg)
+            what = f"{what} in segment “{html.escape(label)}”".strip()
         noun = "customer" if total == 1 else "customers"
         self.summary.object = (f'<div class="gl-note gl-result-count">{number(total)} {noun} {what}'
                                f'{f" — page {self.page} of {pages}" if pages > 1 else ""}</div>')
@@ -127,7 +137,8 @@ class CustomerSearch:
 
     def view(self) -> pn.viewable.Viewable:
         return pn.Column(
-            pn.Row(self.query, self.sort, sizing_mode="stretch_width"),
+            pn.Row(self.query, *([self.segment] if self.segment is not None else []), self.sort,
+                   sizing_mode="stretch_width"),
             self.summary, self.table, pn.Row(self.prev, self.next),
             note("Customers are unified across Shopify, Klaviyo, GA4, Gorgias and ReCharge. Click a customer to "
                  "open the profile."),
@@ -135,9 +146,23 @@ class CustomerSearch:
         )
 
 
-def page(client: ApiClient) -> pn.viewable.Viewable:
-    """The Customer Search page."""
+def segment_select(client: ApiClient, value: str | None = None) -> pn.widgets.Select | None:
+    """A select of the saved segments (None when the API offers none)."""
     try:
-        return CustomerSearch(client).view()
+        listing = (client.get_optional("/api/segments") or {}).get("segments") or []
+    except ApiError:
+        return None
+    if not listing:
+        return None
+    options = {"All customers": "", **{s["name"]: s["id"] for s in sorted(listing, key=lambda s: not s.get("system"))}}
+    return pn.widgets.Select(options=options, value=value if value in options.values() else "", width=220,
+                             css_classes=["gl-customer-segment"])
+
+
+def page(client: ApiClient) -> pn.viewable.Viewable:
+    """The Customer Search page (``?segment=<id>`` searches within a segment)."""
+    arg = pn.state.session_args.get("segment") if pn.state.session_args else None
+    try:
+        return CustomerSearch(client, segment=arg[0].decode() if arg else None).view()
     except ApiError as e:
         return error_alert(e, "customers")

@@ -2,13 +2,15 @@
 
 Opened from Customer Search (``?page=profile&id=<customer id>``): header with name and contact, lifetime value,
 orders, subscriber since, engagement; the timeline across sources (newest first, with source badges); and the
-identities (records in each tool) merged into this customer, with why they were merged.
+identities (records in each tool) merged into this customer, with why they were merged; and the segments the
+customer belongs to, each linking to its page.
 """
 
 from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import quote
 
 import panel as pn
 
@@ -27,6 +29,8 @@ PROFILE_CSS = TABLE_CSS + """
 .gl-tl {list-style: none; padding-left: 0; margin: 0;}
 .gl-tl li {padding: 6px 0; border-bottom: 1px solid #f0f2f4; font-size: 14px;}
 .gl-tl .when {color: #5f6b7a; display: inline-block; min-width: 150px;}
+.gl-seg-chip {display: inline-block; padding: 3px 10px; margin: 2px 6px 2px 0; border-radius: 12px; font-size: 13px;
+              background: #eef3fc; color: #2f6fde; text-decoration: none; font-weight: 600;}
 """
 
 
@@ -98,6 +102,15 @@ def merges_html(merges: list[dict[str, Any]], limit: int = 12) -> str:
     return f'<ul class="gl-merges">{items}</ul>{more}'
 
 
+def segments_html(segments: list[dict[str, Any]]) -> str:
+    """The segments the customer is in, as links to each segment's page."""
+    if not segments:
+        return '<div class="gl-note gl-profile-segments">Not in any segment.</div>'
+    links = "".join(f'<a class="gl-seg-chip" href="?page=segments&segment={quote(str(s["id"]), safe="")}">'
+                    f'{html.escape(str(s.get("name") or s["id"]))}</a>' for s in segments)
+    return f'<div class="gl-profile-segments">{links}</div>'
+
+
 def profile_view(client: ApiClient, person_id: str) -> pn.viewable.Viewable:
     """The whole profile of one customer."""
     try:
@@ -110,6 +123,9 @@ def profile_view(client: ApiClient, person_id: str) -> pn.viewable.Viewable:
     return pn.Column(
         header(p),
         kpi_row(cards(p)[:4]), kpi_row(cards(p)[4:]),
+        *([section_title("Segments"), pn.pane.HTML(segments_html(d["segments"] or []), stylesheets=[PROFILE_CSS],
+                                                   sizing_mode="stretch_width", margin=(0, 10))]
+          if "segments" in d else []),
         section_title(f"Timeline across {len(d.get('sources') or [])} sources{more}"),
         pn.pane.HTML(timeline_html(d["timeline"]), stylesheets=[PROFILE_CSS], sizing_mode="stretch_width",
                      max_height=520, styles={"overflow-y": "auto"}),
