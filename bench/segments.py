@@ -219,13 +219,14 @@ def run(root: Path, repeat: int) -> dict:
     extra["day"] = pd.array([(AS_OF - pd.Timedelta(days=1)).date()] * len(extra), dtype=daily["day"].dtype)
     store.write_table(activity_key(WS, "activity", p), pd.concat([daily, extra], ignore_index=True))
     state["activity_parts"][str(p)] = "changed"
-    state["version"] = "bench-2"
+    state["version"] = f"bench-{time.time_ns()}"
     store.write_json(cdp_key(WS, "state.json"), state)
     t = time.perf_counter()
     again = segment_service.recompute(store, WS, wait=60)
     out["after_webhook_s"] = round(time.perf_counter() - t, 2)
     out["after_webhook_segments"] = len(again["computed"])
     out["rss_peak_mb"] = round(_rss_mb(), 0)
+    out["db_mb"] = round(sum(f.stat().st_size for f in Path(eng._dir.name).rglob("*") if f.is_file()) / 2**20)
     return out
 
 
@@ -236,9 +237,12 @@ def fragment(meta: dict, res: dict, load: float) -> str:
         f"Workload: {meta['customers']:,} customers, {meta['events']:,} events turned into "
         f"{meta['activity_rows']:,} rows of behaviour tables (daily counts, product/campaign values, precomputed "
         f"windows) by the product's builder, in the store's published layout (built in {meta['build_s']} s). One "
-        f"process, DuckDB on 2 threads; load average {load:.1f} on 2 cores during the run. Engine load "
-        f"{res['load_s']} s; resident memory {res['rss_before_mb']:.0f} MB before, "
-        f"{res['rss_after_load_mb']:.0f} MB after loading, {res['rss_peak_mb']:.0f} MB at peak.",
+        f"process, DuckDB on 2 threads with a 2 GB memory limit over a database file of {res.get('db_mb', '?')} MB in "
+        f"a temporary folder; load average {load:.1f} on 2 cores during the run. The engine's first load (every "
+        f"partition read, persons hashed, tables sorted by event and day) takes {res['load_s']} s; resident memory "
+        f"{res['rss_before_mb']:.0f} MB before, {res['rss_after_load_mb']:.0f} MB after loading, "
+        f"{res['rss_peak_mb']:.0f} MB at peak. Before the database moved from memory to a file and the tables were "
+        "sorted, the same base took 15 GB and previews with behaviour conditions 250–810 ms at p95.",
         "",
         "| rule | customers | preview p50 | p95 | goal p95 |",
         "|---|---:|---:|---:|---:|",

@@ -16,7 +16,9 @@ A rule is compiled to one parameterised statement (:mod:`core.cdp.segment_sql`);
 
 from __future__ import annotations
 
-import io
+import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +29,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from core.cdp.activity import Activity
 from core.cdp.fields import catalogue
@@ -35,10 +36,11 @@ from core.cdp.segment_sql import compile_predicate
 from core.cdp.segments import parse_rule
 from functions.cdp.activity_store import TABLES, activity_key, activity_tokens
 from functions.cdp.common import cdp_key, read_state
-from functions.storage import KeyNotFound, Store
+from functions.storage import KeyNotFound, LocalStore, Store
 
 __all__ = ["SegmentEngine", "engine_for", "Preview"]
 
+_SORT = {"activity": "event, day", "activity_props": "prop, event, value, day", "activity_windows": "event"}
 SAMPLE_COLUMNS = ("person_id", "first_name", "last_name", "email", "lifetime_value", "total_orders",
                   "last_order_date", "subscription_status")
 _ENGINES: dict[tuple[int, str], SegmentEngine] = {}
@@ -76,8 +78,14 @@ class SegmentEngine:
 
     def __init__(self, store: Store, ws: str) -> None:
         self.store, self.ws = store, ws
-        self.con = duckdb.connect(":memory:")
+        # a database file in a private temporary folder: its tables are stored compressed and paged, so a base of
+        # a million customers (about 90M behaviour rows) stays within the memory limit instead of ~15 GB in RAM
+        self._dir = tempfile.TemporaryDirectory(prefix="gl-segments-")
+        self.con = duckdb.connect(os.path.join(self._dir.name, "segments.duckdb"))
         self.con.execute("SET threads TO 2")
+        self.con.execute("SET memory_limit = ?", [os.environ.get("GROWTHLENS_SEGMENT_MEMORY", "2GB")])
+        self.con.execute("SET temp_directory = ?", [os.path.join(self._dir.name, "spill")])
+        self.con.execute("SET preserve_insertion_order = false")
         self._lock = threading.Lock()
         self.version: str | None = None
         self.tokens: dict[int, str] = {}
@@ -102,59 +110,75 @@ class SegmentEngine:
         return state
 
     def _load(self, state: dict[str, Any]) -> None:
-        try:
-            raw = self.store.read_bytes(cdp_key(self.ws, "profiles.parquet"))
-        except KeyNotFound as e:
-            raise LookupError("no customer profiles yet: run a refresh") from e
-        profiles = pq.read_table(io.BytesIO(raw))
         tokens = activity_tokens(state)
         first = not self.tokens
         changed = sorted(tokens) if first else sorted(p for p, t in tokens.items() if self.tokens.get(p) != t)
         drop = [] if first else sorted(set(changed) | (set(self.tokens) - set(tokens)))
         con = self.con
+        dl = os.path.join(self._dir.name, "download")
         con.execute("BEGIN TRANSACTION")
         try:
-            con.register("_profiles", profiles)
+            prof = self._local(cdp_key(self.ws, "profiles.parquet"), dl)
+            if prof is None:
+                raise LookupError("no customer profiles yet: run a refresh")
             con.execute("CREATE OR REPLACE TABLE profiles AS SELECT hash(person_id) AS person_id, "
-                        "person_id AS person_key, * EXCLUDE (person_id) FROM _profiles")
-            con.unregister("_profiles")
+                        "person_id AS person_key, * EXCLUDE (person_id) FROM read_parquet(?)", [prof])
             for name, folder in TABLES:
-                part = self._read_parts(folder, changed, name)
-                con.register("_part", part)
-                rows = "SELECT hash(person_id) AS person_id, * EXCLUDE (person_id) FROM _part"
-                if first:
-                    con.execute(f"CREATE OR REPLACE TABLE {folder} AS {rows}")
+                rows, params = self._rows(folder, name, changed, dl)
+                if first:  # sorted so that zone maps skip row groups of other events and days
+                    con.execute(f"CREATE OR REPLACE TABLE {folder} AS {rows} ORDER BY {_SORT[folder]}", params)
                 else:
                     if drop:
                         con.execute(f"DELETE FROM {folder} WHERE part IN (SELECT unnest(?::INTEGER[]))", [drop])
-                    con.execute(f"INSERT INTO {folder} {rows}")
-                con.unregister("_part")
+                    con.execute(f"INSERT INTO {folder} BY NAME {rows}", params)
+            since = (pd.Timestamp(state["as_of"]) - pd.Timedelta(days=365)).date() if state.get("as_of") else None
+            con.execute("CREATE OR REPLACE TABLE revenue_12m AS SELECT person_id, sum(amount) AS amount "
+                        "FROM activity WHERE event = 'order' AND amount <> 0 AND day >= coalesce(?, DATE '1900-01-01') "
+                        "GROUP BY person_id", [since])
             con.execute("COMMIT")
-        except Exception:
+        except BaseException:
             con.execute("ROLLBACK")
             self.tokens, self.version = {}, None
             raise
+        finally:
+            shutil.rmtree(dl, ignore_errors=True)
+        self.columns = [c for c, in con.execute("SELECT column_name FROM (DESCRIBE profiles)").fetchall()
+                        if c not in ("person_id", "person_key")]  # the id is a key, not a trait
+        self.base = int(con.execute("SELECT count(*) FROM profiles").fetchone()[0])
         self.tokens = dict(tokens)
-        self.columns = [c for c in profiles.schema.names if c != "person_id"]  # the id is a key, not a trait
-        self.base = profiles.num_rows
         self.as_of = pd.Timestamp(state["as_of"]) if state.get("as_of") else None
         self.version = state["version"]
 
-    def _read_parts(self, folder: str, parts: list[int], name: str) -> pa.Table:
-        """Partitions ``parts`` of one activity table as one Arrow table with a ``part`` column (missing
-        partitions are empty: a base written before activity existed heals at its next refresh)."""
-        tables = []
-        for p in parts:
-            try:
-                t = pq.read_table(io.BytesIO(self.store.read_bytes(activity_key(self.ws, folder, p))))
-            except KeyNotFound:
-                continue
-            if t.num_rows:
-                tables.append(t.append_column("part", pa.array(np.full(t.num_rows, p, dtype=np.int16))))
-        if not tables:
-            empty = pa.Table.from_pandas(getattr(Activity.empty(), name), preserve_index=False)
-            return empty.append_column("part", pa.array([], type=pa.int16()))
-        return pa.concat_tables(tables, promote_options="permissive")
+    def _local(self, key: str, dl: str) -> str | None:
+        """A local path of ``key``: the file itself in a local store, a download otherwise (None when absent)."""
+        if isinstance(self.store, LocalStore):
+            path = self.store.root / key
+            return str(path) if path.is_file() else None
+        try:
+            data = self.store.read_bytes(key)
+        except KeyNotFound:
+            return None
+        path = os.path.join(dl, key.replace("/", "_"))
+        os.makedirs(dl, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def _rows(self, folder: str, name: str, parts: list[int], dl: str) -> tuple[str, list[Any]]:
+        """A SELECT of partitions ``parts`` of one activity table, persons hashed, with a ``part`` column, read by
+        DuckDB straight from the Parquet files (streamed: no copy of the table in Python). Missing partitions
+        are empty: a base written before activity existed heals at its next refresh."""
+        files = [(f, p) for p in parts if (f := self._local(activity_key(self.ws, folder, p), dl)) is not None]
+        self.con.execute("CREATE OR REPLACE TEMP TABLE _files (file VARCHAR, part SMALLINT)")
+        if files:
+            self.con.executemany("INSERT INTO _files VALUES (?, ?)", files)
+            return ("SELECT hash(a.person_id) AS person_id, a.* EXCLUDE (person_id, filename), f.part "
+                    "FROM read_parquet(?, filename = true, union_by_name = true) AS a "
+                    "JOIN _files AS f ON a.filename = f.file", [[f for f, _ in files]])
+        empty = pa.Table.from_pandas(getattr(Activity.empty(), name), preserve_index=False)
+        self.con.register(f"_empty_{name}", empty)
+        return (f"SELECT hash(person_id) AS person_id, * EXCLUDE (person_id), 0::SMALLINT AS part "
+                f"FROM _empty_{name}", [])
 
     # -- queries ---------------------------------------------------------------------------------------------------
     def fields(self) -> list[Any]:
@@ -206,21 +230,13 @@ class SegmentEngine:
         where, params = self._compile(rules, lookup)
         cur = self.con.cursor()
         churn = "avg(p.churn_risk)" if "churn_risk" in self.columns else "NULL"
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE _m AS SELECT p.person_id, p.lifetime_value, p.total_orders, "
-                    f"{churn.replace('avg(', '(')} AS churn_risk FROM profiles AS p WHERE {where}", params)
-        n, ltv, orders, risk = cur.execute(
-            "SELECT count(*), avg(lifetime_value), avg(total_orders), avg(churn_risk) FROM _m").fetchone()
-        revenue = None
-        if self.as_of is not None:
-            since = (self.as_of - pd.Timedelta(days=365)).date()
-            revenue = cur.execute(
-                "SELECT coalesce(sum(a.amount), 0) FROM activity AS a JOIN _m USING (person_id) "
-                "WHERE a.event = 'order' AND a.day >= ?", [since]).fetchone()[0]
+        n, ltv, orders, risk, revenue = cur.execute(
+            f"SELECT count(*), avg(p.lifetime_value), avg(p.total_orders), {churn}, coalesce(sum(r.amount), 0) "
+            f"FROM profiles AS p LEFT JOIN revenue_12m AS r USING (person_id) WHERE {where}", params).fetchone()
         cols = ", ".join("p.person_key AS person_id" if c == "person_id" else f"p.{c}" for c in SAMPLE_COLUMNS)
-        rows = cur.execute(f"SELECT {cols} FROM profiles AS p JOIN _m USING (person_id) "
-                           f"ORDER BY p.lifetime_value DESC NULLS LAST, p.person_key LIMIT ?", [int(sample)]
-                           ).fetchdf()
-        cur.execute("DROP TABLE IF EXISTS _m")
+        rows = cur.execute(f"SELECT {cols} FROM profiles AS p WHERE {where} "
+                           f"ORDER BY p.lifetime_value DESC NULLS LAST, p.person_key LIMIT ?",
+                           [*params, int(sample)]).fetchdf()
         return Preview(count=int(n), base=int(self.base), avg_ltv=_num(ltv), avg_orders=_num(orders),
                        revenue_12m=_num(revenue), avg_churn_risk=None if risk is None else round(float(risk), 4),
                        sample=[_sample_row(r) for r in rows.to_dict("records")],

@@ -278,3 +278,34 @@ def test_an_interrupted_recomputation_heals_without_double_logging(api, monkeypa
     exited = api.get(f"/api/segments/{sid}/changes", params={"limit": 5000, "change": "exited"}).json()["changes"]
     ids = [c["person_id"] for c in exited]
     assert len(ids) == len(set(ids)) == int(((prof["lifetime_value"] > 200) & (prof["lifetime_value"] <= 800)).sum())
+
+
+def test_the_engine_reads_an_s3_store_like_a_local_one(api, monkeypatch):
+    """Deployed, the engine downloads the published files from S3 (moto here) and answers the same."""
+    import boto3
+    from moto import mock_aws
+
+    from functions.cdp.segment_engine import SegmentEngine
+    from functions.cdp.segment_service import lookup_for
+    from functions.storage import S3Store
+
+    local = api.post("/api/segments/preview", json={"rules": BRIEF_RULE}).json()
+    behaviour = {"all": [{"event": "email_opened", "count": {"op": "gte", "value": 2},
+                          "window": {"last_days": 45}}]}
+    local_b = api.post("/api/segments/preview", json={"rules": behaviour}).json()
+    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                 ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="gl-seg-test")
+        s3 = S3Store("gl-seg-test", client=client)
+        for key in api.store.list(f"workspaces/{WS}/cdp/"):
+            s3.write_bytes(key, api.store.read_bytes(key))
+        eng = SegmentEngine(s3, WS)
+        got = eng.preview(BRIEF_RULE, lookup_for(s3, WS)).to_json()
+        got_b = eng.preview(behaviour, lookup_for(s3, WS)).to_json()
+    for a, b in ((local, got), (local_b, got_b)):
+        assert b["count"] == a["count"] and b["revenue_12m"] == a["revenue_12m"]
+        assert [s["id"] for s in b["sample"]] == [s["id"] for s in a["sample"]]
+    assert local_b["count"] > 0
