@@ -84,9 +84,11 @@ def _events_view(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
         src = "dedup"
     con.execute(f"""
         CREATE OR REPLACE VIEW ev AS SELECT *,
-          CASE WHEN source_customer_id IS NULL AND anonymous_id IS NULL THEN NULL
+          CASE WHEN source_customer_id IS NULL AND anonymous_id IS NULL AND nullif(trim(email), '') IS NULL
+               THEN NULL
                ELSE 'r_' || substr(sha1(source || chr(31) || CASE WHEN source_customer_id IS NOT NULL
-                    THEN 'c' || chr(31) || source_customer_id ELSE 'a' || chr(31) || anonymous_id END), 1, 16)
+                    THEN 'c' || chr(31) || source_customer_id WHEN anonymous_id IS NOT NULL
+                    THEN 'a' || chr(31) || anonymous_id ELSE 'e' || chr(31) || lower(trim(email)) END), 1, 16)
           END AS record_id
         FROM {src}""")
 

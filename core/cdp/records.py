@@ -32,13 +32,18 @@ def _hash_ids(keys: pd.Series, prefix: str = "r_") -> pd.Series:
 
 
 def record_keys(events: pd.DataFrame) -> pd.Series:
-    """The record id of every event (aligned with ``events``); events with no customer or browser id get none."""
+    """The record id of every event (aligned with ``events``): by the source's customer id, else its browser id,
+    else (a guest checkout, a form fill) the email the event carries, so that identity resolution can attach it to
+    its person; events with none of these get none."""
     scid = events["source_customer_id"]
     anon = events["anonymous_id"]
-    key = ("c\x1f" + scid).where(scid.notna(), "a\x1f" + anon.fillna(""))
+    email = events["email"].astype(object).where(events["email"].notna(), None) if "email" in events else \
+        pd.Series(None, index=events.index, dtype=object)
+    email = email.map(lambda e: e.strip(" ").lower() if isinstance(e, str) and e.strip(" ") else None)
+    key = ("c\x1f" + scid).where(scid.notna(), ("a\x1f" + anon).where(anon.notna(), "e\x1f" + email.fillna("")))
     key = events["source"].astype(str) + "\x1f" + key.astype(str)
     ids = _hash_ids(key)
-    ids[(scid.isna() & anon.isna()).to_numpy()] = None
+    ids[(scid.isna() & anon.isna() & email.isna()).to_numpy()] = None
     return ids
 
 

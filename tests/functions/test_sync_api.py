@@ -243,3 +243,20 @@ def test_person_ids_stay_stable_when_new_customers_arrive(tmp_path):
     m = before.merge(after, on="record_id", suffixes=("_before", "_after"))
     assert len(m) == len(before) and (m["person_id_before"] == m["person_id_after"]).all()
     assert after["person_id"].nunique() == before["person_id"].nunique() + 1
+
+
+def test_a_guest_checkout_reaches_the_customer_with_that_email(client):
+    """An order with an email but no Shopify customer (a guest checkout) is attached to the person with that email,
+    by the incremental refresh and by a full rebuild alike."""
+    body = json.dumps(_order(5001, "2024-03-01T10:20:00-05:00")).encode()
+    assert client.post("/api/sync/shopify/webhook", content=body, headers=_shopify_headers(body)).status_code == 200
+    guest = _order(5002, "2024-03-02T10:20:00-05:00", total="36.00", email="ANN@example.com ")
+    del guest["customer"]
+    body = json.dumps(guest).encode()
+    assert client.post("/api/sync/shopify/webhook", content=body, headers=_shopify_headers(body)).status_code == 200
+    hits = client.get("/api/customers", params={"q": "ann@example.com"}).json()["items"]
+    assert len(hits) == 1 and hits[0]["total_orders"] == 2 and hits[0]["lifetime_value"] == 100.0
+    store = LocalStore(client.store_dir)
+    cdp_store.refresh(store, "default", full=True)
+    prof = store.read_table("workspaces/default/cdp/profiles.parquet")
+    assert prof["total_orders"].tolist() == [2] and prof["lifetime_value"].tolist() == [100.0]
