@@ -252,7 +252,7 @@ def fragment(meta: dict, res: dict, load: float) -> str:
     lines += [
         "",
         f"A preview is the count, share, average LTV and orders, revenue of the last 12 months and the 20 most "
-        f"valuable members, from one compiled statement and two small follow-ups. First computation of "
+        f"valuable members, from two statements (aggregate, top 20) compiled from the rule. First computation of "
         f"{res['segments']} segments (3 system + 5 saved): {res['first_compute_s']} s. After a webhook (one "
         f"person partition rewritten, new data version): catching up and recomputing all "
         f"{res['after_webhook_segments']} segments, with their entered/exited changes, took "
