@@ -7,7 +7,9 @@ customers and orders, Klaviyo profiles and events, GA4 (BigQuery export rows), G
 subscriptions and charges. Identities are messy on purpose (email case, plus-aliases, phone formats, name typos,
 anonymous web visitors identified at checkout, people with several customer accounts), and ``truth`` records the
 person behind every source id plus each person's true figures so that identity resolution and profiles can be
-tested against it.
+tested against it. ``truth`` also holds what each person does in the ``future_days`` after the data ends
+(:mod:`core.demo.glowbeauty_future`), drawn from a random stream of its own so that the exports do not depend on
+it, against which churn predictions made on the last day can be checked.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from core.cdp.normalize import normalize_email
+from core.demo.glowbeauty_future import simulate_future
 
 __all__ = ["GlowBeautyData", "PERSONA_SHARES", "generate_glowbeauty", "write_glowbeauty", "FILES"]
 
@@ -194,19 +197,26 @@ def _typo(s: str, rng: np.random.Generator) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-def generate_glowbeauty(seed: int = 7, customers: int = 10000, end: date | None = None) -> GlowBeautyData:
-    """Generate two years of GlowBeauty data for ``customers`` true people, ending ``end`` (default yesterday)."""
-    return _generate(seed, customers, end)
+def generate_glowbeauty(seed: int = 7, customers: int = 10000, end: date | None = None,
+                        future_days: int = 90) -> GlowBeautyData:
+    """Generate two years of GlowBeauty data for ``customers`` true people, ending ``end`` (default yesterday),
+    with each person's outcome over the ``future_days`` after ``end`` in the truth (0: none)."""
+    return _generate(seed, customers, end, future_days=future_days)
 
 
 def _generate(seed: int, customers: int, end: date | None,
-              sink: Callable[[GlowBeautyData], None] | None = None, flush_every: int = 5000) -> GlowBeautyData:
+              sink: Callable[[GlowBeautyData], None] | None = None, flush_every: int = 5000,
+              future_days: int = 90) -> GlowBeautyData:
     """The generator. With a ``sink``, every ``flush_every`` customers the rows and the per-person truth
     (``truth["persons"]``, ``truth["records"]``) generated so far are handed to ``sink`` and dropped, so memory
     stays flat however many customers are generated; the output is the same as without a sink."""
     if customers < 20:
         raise ValueError(f"customers must be at least 20 (got {customers})")
+    if future_days < 0:
+        raise ValueError(f"future_days must not be negative (got {future_days})")
     rng = np.random.default_rng(seed)
+    # the future after ``end`` comes from a stream of its own: with or without it, the exports are identical
+    future_rng = np.random.default_rng([seed, 7919]) if future_days else None
     end = end or (datetime.now(UTC).date() - timedelta(days=1))
     days = 730
     start = end - timedelta(days=days - 1)
@@ -555,6 +565,7 @@ def _generate(seed: int, customers: int, end: date | None,
         elif orders and rng.random() < 0.12:
             n_tickets = 1
         gorgias_cid = None
+        ticket_days: list[float] = []
         if n_tickets:
             gorgias_cid = ids.next("gorgias_customer", 29)
             ids_of["gorgias"].append(str(gorgias_cid))
@@ -569,6 +580,7 @@ def _generate(seed: int, customers: int, end: date | None,
                 d = rng.uniform(first_order_day, days - 1)
             kind = "refund" if ("support_heavy" in patterns and k == n_tickets - 1) else \
                 ["shipping", "product_issue", "subscription", "pre_purchase"][int(rng.integers(4))]
+            ticket_days.append(float(d))
             t = at(d)
             n_msgs = int(rng.integers(3, 7)) if "support_heavy" in patterns else int(rng.integers(1, 3))
             g_last = _typo(last, rng) if name_typo else last
@@ -606,17 +618,25 @@ def _generate(seed: int, customers: int, end: date | None,
             "support_tickets": n_tickets, "reviews": n_reviews, "referrals": n_refs,
             "ids": ids_of,
         }
+        if future_rng is not None:
+            persons[pid].update(simulate_future(
+                future_rng, persona=persona, patterns=patterns, orders=orders, sub=sub, ticket_days=ticket_days,
+                campaign_days=cds, opened=opened, days=days, horizon=future_days))
 
     data.truth = {
         "generator": "glowbeauty", "seed": seed, "customers": customers,
         "start": start.isoformat(), "end": end.isoformat(),
         "persona_counts": counts, "patterns": patterns_index, "messy": messy,
+        **({"future_horizon_days": future_days} if future_days else {}),
         "persons": persons, "records": records,
         "notes": {
             "records": "keys are '<source>:<native customer id>' (ga4: user_pseudo_id) -> true person id",
             "lifetime_value": "sum of the person's Shopify order total_price (subscription orders included once; "
                               "ReCharge charges mirror those orders)",
             "subscription_mrr": "price x 30 / interval days for active subscriptions",
+            **({"future": "future_orders, future_revenue: orders and their total in the future_horizon_days after "
+                          "end; churned_subscription: an active subscription cancelled within it (null without "
+                          "one); purchase_churn: no order within it"} if future_days else {}),
         },
     }
     if sink is not None:
@@ -668,7 +688,7 @@ def _klaviyo_event(ids: _Ids, metric: str, t: datetime, profile: dict[str, Any],
 
 
 def write_glowbeauty(out_dir: str | Path, seed: int = 7, customers: int = 10000, end: date | None = None,
-                     flush_every: int = 5000) -> Path:
+                     flush_every: int = 5000, future_days: int = 90) -> Path:
     """Generate GlowBeauty and write one NDJSON file per tool export plus ``truth.json`` into ``out_dir``.
 
     Rows are written as they are generated (every ``flush_every`` customers), so a million customers need no more
@@ -698,7 +718,7 @@ def write_glowbeauty(out_dir: str | Path, seed: int = 7, customers: int = 10000,
         header.update({k: v for k, v in data.truth.items() if k not in ("persons", "records")})
 
     try:
-        _generate(seed, customers, end, sink=sink, flush_every=flush_every)
+        _generate(seed, customers, end, sink=sink, flush_every=flush_every, future_days=future_days)
     finally:
         for f in handles.values():
             f.close()
