@@ -27,8 +27,8 @@ from functions.cdp.common import PROFILE_BATCH_EVENTS, cdp_key, person_part
 from functions.cdp.identities import read_person_parts
 from functions.storage import KeyNotFound, Store
 
-__all__ = ["TABLES", "activity_key", "activity_tokens", "read_activity", "write_activity_parts", "stored_parts",
-           "parts_to_heal", "heal_activity", "delete_stale"]
+__all__ = ["TABLES", "activity_key", "activity_tokens", "listed_parts", "read_activity", "write_activity_parts",
+           "stored_parts", "parts_to_heal", "heal_activity", "delete_stale"]
 
 #: folder of each table, in the order of :class:`core.cdp.activity.Activity`'s fields
 TABLES: tuple[tuple[str, str], ...] = (("daily", "activity"), ("props", "activity_props"),
@@ -50,7 +50,7 @@ def _part_of_key(key: str) -> int | None:
         return None
 
 
-def _listed(store: Store, ws: str, folder: str) -> dict[int, str]:
+def listed_parts(store: Store, ws: str, folder: str) -> dict[int, str]:
     out = {}
     for k in store.list(cdp_key(ws, folder) + "/"):
         p = _part_of_key(k)
@@ -66,7 +66,7 @@ def activity_tokens(state: dict[str, Any] | None) -> dict[int, str]:
 
 def stored_parts(store: Store, ws: str) -> set[int]:
     """Partitions whose three activity files are all stored."""
-    listed = [set(_listed(store, ws, folder)) for _, folder in TABLES]
+    listed = [set(listed_parts(store, ws, folder)) for _, folder in TABLES]
     return set.intersection(*listed)
 
 
@@ -139,7 +139,7 @@ def write_activity_parts(store: Store, ws: str, events: pd.DataFrame, parts: Ite
 def parts_to_heal(store: Store, ws: str, tokens: dict[int, str]) -> set[int]:
     """Person partitions whose activity is missing (a file, or its token): a store written before activity
     existed, or one whose activity files were removed. Lists the folders: a few requests, whatever the base."""
-    events = set(_listed(store, ws, "person_events"))
+    events = set(listed_parts(store, ws, "person_events"))
     return (events - stored_parts(store, ws)) | (events - set(tokens))
 
 
@@ -164,6 +164,6 @@ def heal_activity(store: Store, ws: str, parts: Iterable[int], as_of: pd.Timesta
 def delete_stale(store: Store, ws: str, keep: set[int]) -> None:
     """Delete the activity files of partitions not in ``keep`` (a full refresh: persons gone, layout changed)."""
     for _, folder in TABLES:
-        for p, key in _listed(store, ws, folder).items():
+        for p, key in listed_parts(store, ws, folder).items():
             if p not in keep:
                 store.delete(key)

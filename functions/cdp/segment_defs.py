@@ -25,7 +25,7 @@ from functions.cdp.common import cdp_key
 from functions.storage import KeyNotFound, Store
 
 __all__ = ["SegmentDef", "list_definitions", "get_definition", "create_definition", "update_definition",
-           "delete_definition", "SegmentConflict", "MAX_SEGMENTS", "rule_hash"]
+           "delete_definition", "SegmentConflict", "MAX_SEGMENTS", "rule_hash", "refs"]
 
 MAX_SEGMENTS = 200
 MAX_NAME = 120
@@ -64,7 +64,8 @@ def rule_hash(rules: Any) -> str:
     return hashlib.sha1(json.dumps(rules, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def _refs(rules: Any) -> set[str]:
+def refs(rules: Any) -> set[str]:
+    """Ids of the segments a rule refers to (an unparsable rule refers to none)."""
     try:
         return set(referenced_segments(rules))
     except ValueError:
@@ -216,7 +217,7 @@ def delete_definition(store: Store, ws: str, segment_id: str) -> None:
             raise KeyError(segment_id)
         if defs[segment_id].system:
             raise SegmentConflict(f"{defs[segment_id].name!r} is a system segment and cannot be deleted")
-        users = [d.name for d in defs.values() if d.id != segment_id and segment_id in _refs(d.rules)]
+        users = [d.name for d in defs.values() if d.id != segment_id and segment_id in refs(d.rules)]
         if users:
             raise SegmentConflict(f"segment {segment_id!r} is used by {', '.join(sorted(users))}: change them first")
         stored.pop(segment_id, None)

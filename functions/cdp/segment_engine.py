@@ -17,7 +17,6 @@ A rule is compiled to one parameterised statement (:mod:`core.cdp.segment_sql`);
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -34,9 +33,10 @@ from core.cdp.activity import Activity
 from core.cdp.fields import catalogue
 from core.cdp.segment_sql import compile_predicate
 from core.cdp.segments import parse_rule
-from functions.cdp.activity_store import TABLES, activity_key, activity_tokens
+from functions.cdp.activity_store import TABLES, activity_tokens, listed_parts
 from functions.cdp.common import cdp_key, read_state
-from functions.storage import KeyNotFound, LocalStore, Store
+from functions.cdp_bulk import local_files
+from functions.storage import Store
 
 __all__ = ["SegmentEngine", "engine_for", "Preview"]
 
@@ -115,33 +115,37 @@ class SegmentEngine:
         changed = sorted(tokens) if first else sorted(p for p, t in tokens.items() if self.tokens.get(p) != t)
         drop = [] if first else sorted(set(changed) | (set(self.tokens) - set(tokens)))
         con = self.con
-        dl = os.path.join(self._dir.name, "download")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            prof = self._local(cdp_key(self.ws, "profiles.parquet"), dl)
-            if prof is None:
-                raise LookupError("no customer profiles yet: run a refresh")
-            con.execute("CREATE OR REPLACE TABLE profiles AS SELECT hash(person_id) AS person_id, "
-                        "person_id AS person_key, * EXCLUDE (person_id) FROM read_parquet(?)", [prof])
-            for name, folder in TABLES:
-                rows, params = self._rows(folder, name, changed, dl)
-                if first:  # sorted so that zone maps skip row groups of other events and days
-                    con.execute(f"CREATE OR REPLACE TABLE {folder} AS {rows} ORDER BY {_SORT[folder]}", params)
-                else:
-                    if drop:
-                        con.execute(f"DELETE FROM {folder} WHERE part IN (SELECT unnest(?::INTEGER[]))", [drop])
-                    con.execute(f"INSERT INTO {folder} BY NAME {rows}", params)
-            since = (pd.Timestamp(state["as_of"]) - pd.Timedelta(days=365)).date() if state.get("as_of") else None
-            con.execute("CREATE OR REPLACE TABLE revenue_12m AS SELECT person_id, sum(amount) AS amount "
-                        "FROM activity WHERE event = 'order' AND amount <> 0 AND day >= coalesce(?, DATE '1900-01-01') "
-                        "GROUP BY person_id", [since])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            self.tokens, self.version = {}, None
-            raise
-        finally:
-            shutil.rmtree(dl, ignore_errors=True)
+        prof_key = cdp_key(self.ws, "profiles.parquet")
+        if not self.store.exists(prof_key):
+            raise LookupError("no customer profiles yet: run a refresh")
+        load = set(changed)
+        wanted = {folder: [(key, p) for p, key in sorted(listed_parts(self.store, self.ws, folder).items())
+                           if p in load] for _, folder in TABLES}
+        keys = [prof_key, *(k for files in wanted.values() for k, _ in files)]
+        with local_files(self.store, keys) as paths:  # the files themselves locally, downloads from S3
+            local = dict(zip(keys, paths, strict=True))
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("CREATE OR REPLACE TABLE profiles AS SELECT hash(person_id) AS person_id, "
+                            "person_id AS person_key, * EXCLUDE (person_id) FROM read_parquet(?)", [local[prof_key]])
+                for name, folder in TABLES:
+                    rows, params = self._rows(name, [(local[k], p) for k, p in wanted[folder]])
+                    if first:  # sorted so that zone maps skip row groups of other events and days
+                        con.execute(f"CREATE OR REPLACE TABLE {folder} AS {rows} ORDER BY {_SORT[folder]}", params)
+                    else:
+                        if drop:
+                            con.execute(f"DELETE FROM {folder} WHERE part IN (SELECT unnest(?::INTEGER[]))", [drop])
+                        con.execute(f"INSERT INTO {folder} BY NAME {rows}", params)
+                since = (pd.Timestamp(state["as_of"]) - pd.Timedelta(days=365)).date() if state.get("as_of") \
+                    else None
+                con.execute("CREATE OR REPLACE TABLE revenue_12m AS SELECT person_id, sum(amount) AS amount "
+                            "FROM activity WHERE event = 'order' AND amount <> 0 "
+                            "AND day >= coalesce(?, DATE '1900-01-01') GROUP BY person_id", [since])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                self.tokens, self.version = {}, None
+                raise
         self.columns = [c for c, in con.execute("SELECT column_name FROM (DESCRIBE profiles)").fetchall()
                         if c not in ("person_id", "person_key")]  # the id is a key, not a trait
         self.base = int(con.execute("SELECT count(*) FROM profiles").fetchone()[0])
@@ -149,26 +153,10 @@ class SegmentEngine:
         self.as_of = pd.Timestamp(state["as_of"]) if state.get("as_of") else None
         self.version = state["version"]
 
-    def _local(self, key: str, dl: str) -> str | None:
-        """A local path of ``key``: the file itself in a local store, a download otherwise (None when absent)."""
-        if isinstance(self.store, LocalStore):
-            path = self.store.root / key
-            return str(path) if path.is_file() else None
-        try:
-            data = self.store.read_bytes(key)
-        except KeyNotFound:
-            return None
-        path = os.path.join(dl, key.replace("/", "_"))
-        os.makedirs(dl, exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
-
-    def _rows(self, folder: str, name: str, parts: list[int], dl: str) -> tuple[str, list[Any]]:
-        """A SELECT of partitions ``parts`` of one activity table, persons hashed, with a ``part`` column, read by
-        DuckDB straight from the Parquet files (streamed: no copy of the table in Python). Missing partitions
-        are empty: a base written before activity existed heals at its next refresh."""
-        files = [(f, p) for p in parts if (f := self._local(activity_key(self.ws, folder, p), dl)) is not None]
+    def _rows(self, name: str, files: list[tuple[str, int]]) -> tuple[str, list[Any]]:
+        """A SELECT of one activity table's partition ``files`` (local path, partition), persons hashed, with a
+        ``part`` column, read by DuckDB straight from Parquet (streamed: no copy of the table in Python). Missing
+        partitions are empty: a base written before activity existed heals at its next refresh."""
         self.con.execute("CREATE OR REPLACE TEMP TABLE _files (file VARCHAR, part SMALLINT)")
         if files:
             self.con.executemany("INSERT INTO _files VALUES (?, ?)", files)

@@ -13,26 +13,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from core.cdp.segments import parse_rule, referenced_segments
+from core.cdp.segments import parse_rule
 from functions.cdp import membership
 from functions.cdp.common import cdp_key
-from functions.cdp.segment_defs import SegmentDef, list_definitions
+from functions.cdp.segment_defs import SegmentDef, list_definitions, refs
 from functions.cdp.segment_engine import engine_for
 from functions.storage import LockTimeout, Store
 
-__all__ = ["validator", "lookup_for", "preview", "recompute", "recompute_locked", "segment_json", "refs"]
+__all__ = ["validator", "lookup_for", "preview", "recompute", "recompute_locked", "segment_json"]
 
 log = logging.getLogger(__name__)
-
-
-def refs(rules: Any) -> set[str]:
-    """Ids of the segments a rule refers to (an unparsable rule refers to none)."""
-    try:
-        return set(referenced_segments(rules))
-    except ValueError:
-        return set()
 
 
 def lookup_for(store: Store, ws: str) -> Callable[[str], Any]:
@@ -94,8 +84,3 @@ def segment_json(store: Store, ws: str, d: SegmentDef, history: bool = False) ->
     if history:
         out["history"] = hist
     return out
-
-
-def member_ids(store: Store, ws: str, sid: str) -> np.ndarray:
-    """Sorted person ids in the segment's latest snapshot."""
-    return membership.read_members(store, ws, sid)

@@ -14,16 +14,14 @@ writer lock; every refresh recomputes the segments whose inputs changed.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from core.cdp.fields import OPERATOR_LABELS, event_catalogue
-from functions.cdp import segment_defs, segment_service
-from functions.cdp.query import load_profiles, profile_json
+from functions.cdp import membership, segment_defs, segment_service
+from functions.cdp.query import load_profiles, search_customers
 from functions.cdp.segment_engine import engine_for
 from functions.deps import get_store, get_workspace
 from functions.storage import Store
@@ -165,27 +163,19 @@ def members(segment_id: str, page: int = Query(default=1, ge=1), page_size: int 
             workspace: str = Depends(get_workspace)) -> dict[str, Any] | Response:
     """The segment's members by lifetime value, a page at a time, or all of them as CSV."""
     d = _get(store, workspace, segment_id)
-    ids = segment_service.member_ids(store, workspace, segment_id)
+    ids = membership.read_members(store, workspace, segment_id)
     try:
+        if format == "json":  # the customer search's own order (lifetime value, computed once per data version)
+            out = search_customers(store, workspace, page=page, page_size=page_size, members=ids)
+            return {"segment": {"id": d.id, "name": d.name}, **{k: out[k] for k in
+                                                               ("items", "total", "page", "page_size", "pages")}}
         prof = load_profiles(store, workspace)
     except LookupError as e:
         raise _no_data(e) from e
     sub = prof.loc[prof.index.intersection(ids)]
     sub = sub.sort_values(["lifetime_value", "person_id"], ascending=[False, True], kind="stable")
-    if format == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(CSV_COLUMNS)
-        for r in sub[list(CSV_COLUMNS)].itertuples(index=False):
-            w.writerow(["" if v is None or v != v else (v.date().isoformat() if hasattr(v, "date") else v)
-                        for v in r])
-        name = f"segment-{segment_id}.csv"
-        return Response(buf.getvalue(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-    total = len(sub)
-    items = [profile_json(r) for r in sub.iloc[(page - 1) * page_size: page * page_size].to_dict("records")]
-    return {"segment": {"id": d.id, "name": d.name}, "items": items, "total": int(total), "page": page,
-            "page_size": page_size, "pages": int((total + page_size - 1) // page_size)}
+    return Response(sub[list(CSV_COLUMNS)].to_csv(index=False, date_format="%Y-%m-%d"), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="segment-{segment_id}.csv"'})
 
 
 @router.get("/api/segments/{segment_id}/changes")
@@ -194,6 +184,4 @@ def changes(segment_id: str, limit: int = Query(default=100, ge=1, le=5000),
             workspace: str = Depends(get_workspace)) -> dict[str, Any]:
     """Who entered or exited the segment, newest computation first."""
     _get(store, workspace, segment_id)
-    from functions.cdp.membership import read_changes
-
-    return {"changes": read_changes(store, workspace, segment_id, limit=limit, change=change)}
+    return {"changes": membership.read_changes(store, workspace, segment_id, limit=limit, change=change)}
