@@ -66,8 +66,11 @@ class ModelFit:
         return dict(zip(self.names, self.params, strict=True))
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` parameter draws (rows) from the asymptotic normal of the log-parameters, for intervals."""
-        return np.exp(rng.multivariate_normal(np.log(self.params), self.cov_log, size=n, method="eigh"))
+        """``n`` parameter draws (rows) from the asymptotic normal of the log-parameters, for intervals. A
+        parameter at its bound (e.g. BG/NBD's ``a`` when nobody seems to drop out) has a nearly flat likelihood
+        and a huge log-variance: its draws are kept within e^±40 so that they stay finite."""
+        draws = rng.multivariate_normal(np.log(self.params), self.cov_log, size=n, method="eigh")
+        return np.exp(np.clip(draws, -40.0, 40.0))
 
     def describe(self) -> str:
         se = self.std_errors

@@ -121,10 +121,11 @@ class ChurnModel:
     card: ModelCard
     estimator: Any = field(repr=False)
     baselines: dict[str, Scorer] = field(repr=False, default_factory=dict)
+    unseen: tuple[int, ...] = ()  # features never observed in training (all missing): read as 0 throughout
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         """Churn probability for each row of ``features`` (:func:`churn_features` output)."""
-        x = features[list(self.card.features)].to_numpy(dtype=float)
+        x = _matrix(features, self.unseen)
         return pd.Series(self.estimator.predict_proba(x)[:, 1], index=features.index, name="churn_probability")
 
     def score(self, events: pd.DataFrame, cutoff: pd.Timestamp | str | None = None) -> pd.DataFrame:
@@ -253,6 +254,20 @@ def _fit_baselines(feats: pd.DataFrame, y: np.ndarray) -> dict[str, Scorer]:
     return dict(zip(BASELINES, (recency, rfm), strict=True))
 
 
+def _matrix(feats: pd.DataFrame, unseen: tuple[int, ...]) -> np.ndarray:
+    x = feats[list(FEATURES)].to_numpy(dtype=float)
+    if unseen:
+        x[:, list(unseen)] = 0.0
+    return x
+
+
+def _unseen(feats: pd.DataFrame) -> tuple[int, ...]:
+    """Columns with no value at all (e.g. billing features of a brand without subscriptions): gradient boosting
+    cannot bin a feature without a single value."""
+    x = feats[list(FEATURES)].to_numpy(dtype=float)
+    return tuple(int(i) for i in np.flatnonzero(np.isnan(x).all(axis=0)))
+
+
 def _fit_model(feats: pd.DataFrame, y: np.ndarray, random_state: int) -> tuple[CalibratedClassifierCV, str]:
     n, pos = len(y), int(y.sum())
     minority = min(pos, n - pos)
@@ -262,7 +277,7 @@ def _fit_model(feats: pd.DataFrame, y: np.ndarray, random_state: int) -> tuple[C
                                            l2_regularization=1.0, random_state=random_state)
     model = CalibratedClassifierCV(trees, method=method,
                                    cv=StratifiedKFold(folds, shuffle=True, random_state=random_state))
-    return model.fit(feats[list(FEATURES)].to_numpy(dtype=float), y), method
+    return model.fit(_matrix(feats, _unseen(feats)), y), method
 
 
 def _snapshot(events: pd.DataFrame, cutoff: pd.Timestamp, target: str, horizon_days: int,
@@ -321,4 +336,4 @@ def _fit(x: pd.DataFrame, y: np.ndarray, target: str, horizon: int, fit_at: pd.T
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"), n_train=int(len(y)), positives_train=int(y.sum()),
         base_rate_train=float(y.mean()), calibration_method=method, evaluation_cutoff="",
     )
-    return ChurnModel(card=card, estimator=estimator, baselines=_fit_baselines(x, y))
+    return ChurnModel(card=card, estimator=estimator, baselines=_fit_baselines(x, y), unseen=_unseen(x))

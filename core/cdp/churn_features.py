@@ -63,11 +63,12 @@ def active_subscriptions(events: pd.DataFrame, cutoff: pd.Timestamp | str) -> pd
     """Subscriptions active at ``cutoff`` by the event history alone: created before it and not cancelled before
     it. Columns ``person_id, subscription_id, created, price, interval_days`` (one row per subscription)."""
     cutoff = as_utc(cutoff)
-    cols = ["person_id", "subscription_id", "created", "price", "interval_days"]
     ev = events[events["person_id"].notna() & (events["time"] < cutoff)]
     created = ev[ev["type"] == "subscription_created"]
-    if created.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    if created.empty:  # typed like a full result, so that date arithmetic on it works
+        return pd.DataFrame({"person_id": pd.Series(dtype=object), "subscription_id": pd.Series(dtype=object),
+                             "created": pd.Series(dtype="datetime64[ns, UTC]"), "price": pd.Series(dtype=float),
+                             "interval_days": pd.Series(dtype=float)})
     p = _props(created)
     subs = pd.DataFrame({
         "person_id": created["person_id"].to_numpy(),

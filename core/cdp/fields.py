@@ -14,6 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.cdp.health import BANDS
+from core.cdp.next_action import ACTIONS
+
 __all__ = [
     "Field",
     "EventType",
@@ -158,6 +161,8 @@ FIELDS: list[Field] = [
           requires=("churn_risk",)),
     Field("predicted_ltv", "Predicted lifetime value", "money", unit="$", group="Predictions"),
     Field("next_order_date", "Predicted next order date", "date", group="Predictions"),
+    Field("health", "Customer health", "enum", group="Predictions", values=BANDS),
+    Field("next_action", "Next best action", "enum", group="Predictions", values=tuple(ACTIONS)),
 ]
 
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from core.cdp.events import empty_events
+from core.cdp.next_action import ACTIONS
 from core.cdp.profiles import timeline
 from core.cdp.search import lookup, norm
 from functions.cdp.common import N_IDENTITY_PARTS, cdp_key, part_of, person_part, read_state, read_table
@@ -31,6 +32,10 @@ def _cached(store: Store, ws: str, what: str) -> Any:
         if prof is None:
             raise LookupError("no customer data yet: sync a source (POST /api/sync/{source}/batch or "
                               "growthlens sync DIR)")
+        pred = read_table(store, cdp_key(ws, "predictions.parquet"))
+        if pred is not None and len(pred):  # churn risk, predicted value, health, next action beside each profile
+            pred = pred.drop(columns=["part"], errors="ignore").drop_duplicates("person_id")
+            prof = prof.merge(pred, on="person_id", how="left")
         text = [c for c in prof.columns if pd.api.types.is_string_dtype(prof[c].dtype)]
         prof = prof.astype({c: object for c in text})  # numpy-backed: row takes stay fast on millions of rows
         prof = prof.set_index(pd.Index(prof["person_id"].to_numpy(dtype=object), dtype=object), drop=False)
@@ -52,7 +57,8 @@ def load_profiles(store: Store, ws: str) -> pd.DataFrame:
 
 
 SORTS = {"lifetime_value", "total_orders", "last_order_date", "days_since_last_order", "email_engagement_score",
-         "name", "subscription_mrr", "support_tickets", "avg_order_value"}
+         "name", "subscription_mrr", "support_tickets", "avg_order_value", "churn_risk", "predicted_ltv",
+         "next_order_date"}
 
 
 def search_customers(store: Store, ws: str, q: str = "", sort: str | None = None, page: int = 1,
@@ -89,6 +95,8 @@ def search_customers(store: Store, ws: str, q: str = "", sort: str | None = None
         frame = pd.DataFrame({"a": sub["last_name"].fillna("").str.casefold().to_numpy(),
                               "b": sub["first_name"].fillna("").str.casefold().to_numpy(), "p": pos})
         order = frame.sort_values(["a", "b"], ascending=not desc, kind="stable")["p"].to_numpy()
+    elif col and col not in prof.columns:
+        raise ValueError(f"cannot sort by {col}: there are no predictions yet (the next refresh computes them)")
     elif col:
         vals = pd.Series(prof[col].to_numpy()[pos], index=pos)
         order = vals.sort_values(ascending=not desc, kind="stable", na_position="last").index.to_numpy()
@@ -127,6 +135,8 @@ def profile_json(row: dict[str, Any]) -> dict[str, Any]:
     out["id"] = out["person_id"]
     out["name"] = " ".join(x for x in (out.get("first_name"), out.get("last_name")) if x) or None
     out["sources"] = [s for s in (out.get("sources") or "").split(",") if s]
+    if out.get("next_action"):
+        out["next_action_label"] = ACTIONS.get(out["next_action"], out["next_action"])
     return out
 
 

@@ -112,8 +112,21 @@ def _catch_up_locked(store: Store, ws: str, resolver: Resolver | None, full: boo
         _write_watermark(store, ws, Watermark(sorted(_flat(segs)), dirty=False))
     out["folded_events"] = int(n_pending)
     out["log_entries"] = synclog.fold(store, ws)
+    out["predictions"] = _update_predictions(store, ws)
     out["segments"] = _recompute_segments(store, ws)
     return out
+
+
+def _update_predictions(store: Store, ws: str) -> dict[str, Any]:
+    """Churn risk, lifetime value and next best action of the persons whose data changed (a failure leaves the
+    previous predictions in place; the next refresh tries again)."""
+    from functions.cdp.predictions import update_predictions
+
+    try:
+        return update_predictions(store, ws)
+    except Exception as e:  # noqa: BLE001 - the refresh itself is complete; predictions catch up next time
+        log.exception("prediction update failed for %s", ws)
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def _recompute_segments(store: Store, ws: str) -> dict[str, Any]:

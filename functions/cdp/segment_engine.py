@@ -121,13 +121,22 @@ class SegmentEngine:
         load = set(changed)
         wanted = {folder: [(key, p) for p, key in sorted(listed_parts(self.store, self.ws, folder).items())
                            if p in load] for _, folder in TABLES}
-        keys = [prof_key, *(k for files in wanted.values() for k, _ in files)]
+        pred_key = cdp_key(self.ws, "predictions.parquet")
+        preds = [pred_key] if self.store.exists(pred_key) else []
+        keys = [prof_key, *preds, *(k for files in wanted.values() for k, _ in files)]
         with local_files(self.store, keys) as paths:  # the files themselves locally, downloads from S3
             local = dict(zip(keys, paths, strict=True))
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute("CREATE OR REPLACE TABLE profiles AS SELECT hash(person_id) AS person_id, "
-                            "person_id AS person_key, * EXCLUDE (person_id) FROM read_parquet(?)", [local[prof_key]])
+                if preds:  # churn risk, predicted value, health and next action are profile traits too
+                    con.execute("CREATE OR REPLACE TABLE profiles AS SELECT hash(p.person_id) AS person_id, "
+                                "p.person_id AS person_key, p.* EXCLUDE (person_id), q.* EXCLUDE (person_id, part) "
+                                "FROM read_parquet(?) AS p LEFT JOIN read_parquet(?) AS q USING (person_id)",
+                                [local[prof_key], local[pred_key]])
+                else:
+                    con.execute("CREATE OR REPLACE TABLE profiles AS SELECT hash(person_id) AS person_id, "
+                                "person_id AS person_key, * EXCLUDE (person_id) FROM read_parquet(?)",
+                                [local[prof_key]])
                 for name, folder in TABLES:
                     rows, params = self._rows(name, [(local[k], p) for k, p in wanted[folder]])
                     if first:  # sorted so that zone maps skip row groups of other events and days

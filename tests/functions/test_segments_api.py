@@ -91,7 +91,10 @@ def test_fields_catalogue_drives_the_builder(api):
     assert fields["lifetime_value"]["unit"] == "$" and "gt" in fields["lifetime_value"]["operators"]
     assert "within_last" in fields["last_order_date"]["operators"]
     assert set(fields["email_engagement"]["values"]) == {"High", "Medium", "Low"}
-    assert "churn_risk" not in fields  # predictions appear only once the profiles carry them
+    # prediction fields come with the predictions the refresh writer scored
+    pred = api.store.read_table(f"workspaces/{WS}/cdp/predictions.parquet")
+    assert "churn_risk" in pred.columns and {"churn_risk", "predicted_ltv", "health", "next_action"} <= set(fields)
+    assert set(fields["next_action"]["values"]) >= {"win_back", "offer_subscription", "no_action"}
     events = {e["name"]: e for e in doc["events"]}
     products = next(p for p in events["order"]["properties"] if p["name"] == "product")
     assert "Retinol Night Cream" in products["values"]
