@@ -13,7 +13,7 @@ from dashboard.client import ApiError
 from dashboard.format import pct
 
 __all__ = ["KPI_CSS", "kpi_card", "kpi_strip", "kpi_strip_html", "kpi_row", "loading", "error_alert", "DateRange",
-           "section_title", "note"]
+           "section_title", "note", "HEALTH_COLORS", "HEALTH_LABELS", "health_badge"]
 
 KPI_CSS = """
 .gl-kpi-strip {display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 14px;
@@ -104,6 +104,23 @@ def error_alert(err: Exception | str, what: str = "") -> pn.pane.Alert:
     msg = err.message if isinstance(err, ApiError) else str(err)
     prefix = f"Could not load {what}: " if what else ""
     return pn.pane.Alert(f"{prefix}{msg}", alert_type="danger", sizing_mode="stretch_width")
+
+
+#: Customer health bands by churn risk, in the same colours on every page (green / amber / red).
+HEALTH_COLORS = {"healthy": "#1a7f37", "warning": "#c98a00", "critical": "#c62828"}
+HEALTH_LABELS = {"healthy": "Healthy", "warning": "Warning", "critical": "Critical"}
+
+
+def health_badge(band: str | None, dot_only: bool = False) -> str:
+    """A coloured dot and the band's name (only the dot, named in its tooltip, with ``dot_only``; ``""`` when there
+    is no band)."""
+    if not band:
+        return ""
+    colour = HEALTH_COLORS.get(band, "#5f6b7a")
+    label = html.escape(HEALTH_LABELS.get(band, band.capitalize()))
+    return (f'<span class="gl-health-badge gl-health-{html.escape(band)}" title="{label}" style="white-space: nowrap">'
+            f'<span style="display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:5px;'
+            f'background:{colour}"></span>{"" if dot_only else label}</span>')
 
 
 def section_title(text: str) -> pn.pane.Markdown:

@@ -11,7 +11,7 @@ from typing import Any
 
 DASH = "—"
 
-__all__ = ["money", "ratio", "pct", "share", "number", "day", "DASH"]
+__all__ = ["money", "money_range", "ratio", "pct", "share", "number", "decimal", "day", "DASH"]
 
 
 def _missing(x: Any) -> bool:
@@ -54,6 +54,13 @@ def money(x: Any, signed: bool = False) -> str:
     return f"{sign}${_compact(abs(v))}"
 
 
+def money_range(low: Any, high: Any) -> str:
+    """A range of amounts, ``$12K–$26K`` (an em dash when either end is missing)."""
+    if _missing(low) or _missing(high):
+        return DASH
+    return f"{money(low)}–{money(high)}"
+
+
 def number(x: Any) -> str:
     """A count, compact: ``987``, ``12,345``, ``145K``, ``4.7M``."""
     if _missing(x):
@@ -63,6 +70,13 @@ def number(x: Any) -> str:
     if abs(v) < 10 and v != round(v):
         body = f"{abs(v):.1f}"
     return ("-" if v < 0 else "") + body
+
+
+def decimal(x: Any, digits: int = 2) -> str:
+    """A plain score with fixed decimals, e.g. a model quality score: 0.7834 → ``0.78``."""
+    if _missing(x):
+        return DASH
+    return f"{float(x):.{digits}f}"
 
 
 def ratio(x: Any) -> str:

@@ -1,6 +1,8 @@
 """Customer Search: find any customer by name, email, phone or id as you type; a click opens the unified profile.
 
-A segment select narrows the search to one saved segment's members (``?segment=<id>`` preselects it).
+A segment select narrows the search to one saved segment's members (``?segment=<id>`` preselects it). When the API
+predicts them, the results also show churn risk (with the health band), predicted 12-month value and the next best
+action.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import panel as pn
 import param
 
 from dashboard.client import ApiClient, ApiError
-from dashboard.components import KPI_CSS, error_alert, note
-from dashboard.format import day, money, number
+from dashboard.components import KPI_CSS, error_alert, health_badge, note
+from dashboard.format import day, money, number, share
 
 TITLE = "Customer Search"
 SECTION = "Customers"
@@ -30,6 +32,9 @@ SORTS = {
     "Email engagement (low to high)": "email_engagement_score",
     "Name (A to Z)": "name",
 }
+#: offered once the results carry predictions
+PREDICTION_SORTS = {"Churn risk (highest first)": "-churn_risk", "Predicted LTV (high to low)": "-predicted_ltv"}
+ALL_SORTS = {**SORTS, **PREDICTION_SORTS}
 
 SOURCE_COLORS = {"shopify": "#5e8e3e", "klaviyo": "#1d1d1b", "ga4": "#e37400", "gorgias": "#6b46c1",
                  "recharge": "#3b6fd8"}
@@ -58,10 +63,39 @@ def profile_href(person_id: str) -> str:
     return f"?page=profile&id={quote(person_id)}"
 
 
+def _churn_cell(c: dict[str, Any]) -> str:
+    if c.get("churn_risk") is None:
+        return '<td class="num">—</td>'
+    badge = health_badge(c.get("health"), dot_only=True)
+    return f'<td class="num gl-c-churn" style="white-space: nowrap">{badge}{share(c["churn_risk"])}</td>'
+
+
+def _action_cell(c: dict[str, Any]) -> str:
+    label = c.get("next_action_label") or (str(c["next_action"]).replace("_", " ").capitalize()
+                                           if c.get("next_action") else "—")
+    why = c.get("next_action_reason") or ""
+    return f'<td class="gl-c-action" title="{html.escape(why)}">{html.escape(label)}</td>'
+
+
+#: Prediction columns, shown only when some result carries them: (header, cell builder, keys that signal them).
+PREDICTION_COLUMNS = [
+    ("<th class='num'>Churn risk</th>", _churn_cell, ("churn_risk",)),
+    ("<th class='num'>Predicted LTV</th>",
+     lambda c: f'<td class="num gl-c-pltv">{money(c.get("predicted_ltv"))}</td>', ("predicted_ltv",)),
+    ("<th>Next best action</th>", _action_cell, ("next_action_label", "next_action")),
+]
+
+
+def prediction_columns(items: list[dict[str, Any]]) -> list[tuple[str, Any, tuple[str, ...]]]:
+    """The prediction columns some of the items have a value for."""
+    return [col for col in PREDICTION_COLUMNS if any(c.get(k) is not None for c in items for k in col[2])]
+
+
 def results_table(items: list[dict[str, Any]]) -> str:
     """The results as an HTML table; each row links to the customer's profile."""
     if not items:
         return '<div class="gl-note gl-no-results">No customer matches.</div>'
+    extra = prediction_columns(items)
     rows = []
     for c in items:
         href = profile_href(c["id"])
@@ -73,9 +107,11 @@ def results_table(items: list[dict[str, Any]]) -> str:
             f'<td class="num">{money(c.get("lifetime_value"))}</td><td class="num">{number(c.get("total_orders"))}</td>'
             f'<td>{day(c.get("last_order_date")) if c.get("last_order_date") else "—"}</td>'
             f'<td>{html.escape(c.get("subscription_status") or "none")}</td>'
+            f'{"".join(cell(c) for _h, cell, _k in extra)}'
             f'<td>{source_badges(c.get("sources") or [])}</td></tr>')
     head = ("<tr><th>Name</th><th>Email</th><th>Phone</th><th class='num'>Lifetime value</th>"
-            "<th class='num'>Orders</th><th>Last order</th><th>Subscription</th><th>Sources</th></tr>")
+            "<th class='num'>Orders</th><th>Last order</th><th>Subscription</th>" +
+            "".join(h for h, _c, _k in extra) + "<th>Sources</th></tr>")
     return f"<table class='gl-ctable gl-customer-results'>{head}{''.join(rows)}</table>"
 
 
@@ -117,7 +153,7 @@ class CustomerSearch:
         q = self.text
         seg = self.segment.value if self.segment is not None else None
         try:
-            res = self.client.get("/api/customers", q=q.strip() or None, sort=SORTS[self.sort.value],
+            res = self.client.get("/api/customers", q=q.strip() or None, sort=ALL_SORTS[self.sort.value],
                                   page=self.page, page_size=PAGE_SIZE, segment=seg or None)
         except ApiError as e:
             self.summary.object = ""
@@ -132,6 +168,8 @@ class CustomerSearch:
         self.summary.object = (f'<div class="gl-note gl-result-count">{number(total)} {noun} {what}'
                                f'{f" — page {self.page} of {pages}" if pages > 1 else ""}</div>')
         self.table.object = results_table(res["items"])
+        if any("churn_risk" in c for c in res["items"]) and not set(PREDICTION_SORTS) <= set(self.sort.options):
+            self.sort.options = [*self.sort.options, *PREDICTION_SORTS]
         self.prev.disabled = self.page <= 1
         self.next.disabled = self.page >= pages
 

@@ -3,7 +3,9 @@
 Opened from Customer Search (``?page=profile&id=<customer id>``): header with name and contact, lifetime value,
 orders, subscriber since, engagement; the timeline across sources (newest first, with source badges); and the
 identities (records in each tool) merged into this customer, with why they were merged; and the segments the
-customer belongs to, each linking to its page.
+customer belongs to, each linking to its page. When the profile carries predictions: churn risk (with its health
+band and what it predicts: a cancelled subscription or no further purchase), the predicted 12-month value with its
+interval, the predicted next order date, and the next best action with its reason.
 """
 
 from __future__ import annotations
@@ -15,8 +17,18 @@ from urllib.parse import quote
 import panel as pn
 
 from dashboard.client import ApiClient, ApiError
-from dashboard.components import KPI_CSS, error_alert, kpi_card, kpi_row, note, section_title
-from dashboard.format import day, money, number
+from dashboard.components import (
+    HEALTH_COLORS,
+    KPI_CSS,
+    error_alert,
+    health_badge,
+    kpi_card,
+    kpi_row,
+    kpi_strip,
+    note,
+    section_title,
+)
+from dashboard.format import DASH, day, money, money_range, number, share
 from dashboard.pages.customers import TABLE_CSS, CustomerSearch, source_badges
 
 TITLE = "Customer Profile"
@@ -29,6 +41,11 @@ PROFILE_CSS = TABLE_CSS + """
 .gl-tl {list-style: none; padding-left: 0; margin: 0;}
 .gl-tl li {padding: 6px 0; border-bottom: 1px solid #f0f2f4; font-size: 14px;}
 .gl-tl .when {color: #5f6b7a; display: inline-block; min-width: 150px;}
+.gl-next-action {border: 1px solid #e3e6ea; border-left: 5px solid #2f6fde; border-radius: 10px; padding: 10px 16px;
+                  background: #fff; margin: 0 5px;}
+.gl-next-action .t {font-size: 13px; color: #5f6b7a; text-transform: uppercase; letter-spacing: .04em;}
+.gl-next-action .v {font-size: 20px; font-weight: 650; color: #1d2733; margin-top: 2px;}
+.gl-next-action .why {font-size: 14px; color: #3d4753; margin-top: 2px;}
 .gl-seg-chip {display: inline-block; padding: 3px 10px; margin: 2px 6px 2px 0; border-radius: 12px; font-size: 13px;
               background: #eef3fc; color: #2f6fde; text-decoration: none; font-weight: 600;}
 """
@@ -68,6 +85,58 @@ def cards(p: dict[str, Any]) -> list[pn.viewable.Viewable]:
         kpi_card("Email engagement", f"{p.get('email_engagement_score', 0)}/100", key="p-engagement"),
         kpi_card("Support tickets", number(p.get("support_tickets")), key="p-tickets"),
     ]
+
+
+#: What a churn risk is the chance of, by the model's target.
+CHURN_TARGET_WORDS = {"subscription": "subscription churn (cancels)", "purchase": "purchase churn (stops ordering)"}
+
+
+def prediction_cards(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The predictions present in the profile as KPI cards (none when the profile has no predictions)."""
+    cards: list[dict[str, Any]] = []
+    band, target = p.get("health"), p.get("churn_target")
+    if p.get("churn_risk") is not None:
+        what = CHURN_TARGET_WORDS.get(target or "", f"{target} churn" if target else "")
+        sub = " · ".join(x for x in ((band or "").capitalize(), what) if x)
+        cards.append({"title": "Churn risk", "value": share(p["churn_risk"]), "key": "p-churn", "sub": sub or None})
+    if p.get("predicted_ltv") is not None:
+        rng = money_range(p.get("predicted_ltv_low"), p.get("predicted_ltv_high"))
+        cards.append({"title": "Predicted 12-month value", "value": money(p["predicted_ltv"]), "key": "p-pltv",
+                      "sub": f"likely {rng}" if rng != DASH else None})
+    if "next_order_date" in p and (p.get("next_order_date") or p.get("churn_risk") is not None):
+        when = p.get("next_order_date")
+        cards.append({"title": "Next order (predicted)", "value": day(when) if when else DASH, "key": "p-next-order",
+                      "small": True, "sub": None if when else "no order expected soon"})
+    if band:
+        cards.append({"title": "Health", "value": band.capitalize(), "key": "p-health", "small": True,
+                      "sub": "by churn risk"})
+    return cards
+
+
+def next_action_html(p: dict[str, Any]) -> str:
+    """The next best action and why (``""`` when the profile has none)."""
+    label = p.get("next_action_label") or (str(p["next_action"]).replace("_", " ").capitalize()
+                                           if p.get("next_action") else None)
+    if not label:
+        return ""
+    colour = HEALTH_COLORS.get(p.get("health") or "", "#2f6fde")
+    why = p.get("next_action_reason")
+    return (f'<div class="gl-next-action" style="border-left-color: {colour}"><div class="t">Next best action '
+            f'{health_badge(p.get("health"))}</div><div class="v gl-next-action-label">{html.escape(label)}</div>'
+            f'{f"<div class=why>{html.escape(why)}</div>" if why else ""}</div>')
+
+
+def predictions(p: dict[str, Any]) -> list[pn.viewable.Viewable]:
+    """The predictions section, or nothing when the profile carries none."""
+    cards, action = prediction_cards(p), next_action_html(p)
+    if not cards and not action:
+        return []
+    out: list[pn.viewable.Viewable] = [section_title("Predictions")]
+    if cards:
+        out.append(kpi_strip(cards))
+    if action:
+        out.append(pn.pane.HTML(action, stylesheets=[PROFILE_CSS], sizing_mode="stretch_width", margin=(8, 5)))
+    return out
 
 
 def timeline_html(events: list[dict[str, Any]]) -> str:
@@ -123,6 +192,7 @@ def profile_view(client: ApiClient, person_id: str) -> pn.viewable.Viewable:
     return pn.Column(
         header(p),
         kpi_row(cards(p)[:4]), kpi_row(cards(p)[4:]),
+        *predictions(p),
         *([section_title("Segments"), pn.pane.HTML(segments_html(d["segments"] or []), stylesheets=[PROFILE_CSS],
                                                    sizing_mode="stretch_width", margin=(0, 10))]
           if "segments" in d else []),

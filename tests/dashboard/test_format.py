@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from dashboard.format import DASH, day, money, number, pct, ratio, share
+from dashboard.format import DASH, day, decimal, money, money_range, number, pct, ratio, share
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -44,3 +44,9 @@ def test_share_number_day() -> None:
     assert number(987) == "987" and number(12_345) == "12.3K" and number(4_700_000) == "4.7M"
     assert number(None) == DASH
     assert day("2025-03-05") == "Mar 5, 2025" and day(None) == DASH
+
+
+def test_money_range_and_decimal() -> None:
+    assert money_range(12_000, 26_000) == "$12K–$26K" and money_range(0.5, 7) == "$0.50–$7"
+    assert money_range(None, 5) == DASH and money_range(5, math.nan) == DASH
+    assert decimal(0.78341) == "0.78" and decimal(0.15234, 3) == "0.152" and decimal(None) == DASH
