@@ -1,9 +1,14 @@
-"""Customer-lifetime models fitted by maximum likelihood: BG/NBD, Gamma-Gamma and shifted-beta-geometric.
+"""Customer-lifetime models fitted by maximum likelihood: BG/NBD, MBG/NBD, Gamma-Gamma, shifted-beta-geometric.
 
 - BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way"): while alive a customer buys at a
-  Poisson rate ``lambda ~ Gamma(r, alpha)``; after each purchase she drops out with probability
+  Poisson rate ``lambda ~ Gamma(r, alpha)``; after each repeat purchase she drops out with probability
   ``p ~ Beta(a, b)``. Data per customer: ``x`` repeat purchases, the time of the last one ``t_x`` and the time
-  ``T`` since the first purchase (all in one time unit).
+  ``T`` since the first purchase (all in one time unit). A one-time buyer (x = 0) is alive for sure.
+- MBG/NBD (Batislam, Denizel & Filiztekin 2007, "Empirical validation and comparison of models for customer
+  base analysis"; lifetimes' ``ModifiedBetaGeoFitter``): the same, but the dropout coin is also tossed right
+  after the first purchase, so a one-time buyer may already be gone (P(alive | x = 0) < 1). Suits bases with
+  many buyers who never come back. Both share one code path (``model`` = ``"bgnbd"`` or ``"mbgnbd"`` in
+  :func:`fit_purchase_model`, :func:`p_alive`, :func:`expected_purchases`, ...).
 - Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV"): the value of one transaction is ``Gamma(p, nu)`` with
   ``nu ~ Gamma(q, v)`` per customer, independent of the purchase process. Data: ``x`` repeat purchases and their
   mean value.
@@ -26,8 +31,11 @@ import numpy as np
 from scipy import optimize, special
 
 __all__ = [
-    "MIN_CUSTOMERS", "MIN_REPEAT_BUYERS", "ModelFit", "bgnbd_log_likelihood", "fit_bgnbd", "bgnbd_p_alive",
-    "bgnbd_expected_purchases", "bgnbd_population_purchases", "bgnbd_p_no_purchase", "gamma_gamma_log_likelihood",
+    "MIN_CUSTOMERS", "MIN_REPEAT_BUYERS", "PURCHASE_MODELS", "ModelFit", "purchase_model_name", "survived_coins",
+    "fit_purchase_model", "p_alive", "p_no_purchase", "expected_purchases", "population_purchases",
+    "bgnbd_log_likelihood", "fit_bgnbd", "bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_population_purchases",
+    "bgnbd_p_no_purchase", "mbgnbd_log_likelihood", "fit_mbgnbd", "mbgnbd_p_alive", "mbgnbd_expected_purchases",
+    "mbgnbd_population_purchases", "mbgnbd_p_no_purchase", "gamma_gamma_log_likelihood",
     "fit_gamma_gamma", "gamma_gamma_expected_value", "sbg_log_likelihood", "fit_sbg", "fit_sbg_cohort",
     "sbg_survival", "sbg_expected_residual_lifetime",
 ]
@@ -151,87 +159,118 @@ def _check_rfm(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> None:
         raise ValueError("need frequency >= 0 and 0 <= recency <= T for every customer")
 
 
-# ---------------------------------------------------------------------------------------------------- BG/NBD
+# ------------------------------------------------------------------------------------------- BG/NBD, MBG/NBD
+# Both models share one set of formulas in ``n``, the number of dropout coins a customer alive at T has survived:
+# ``n = x`` under BG/NBD (a coin after every repeat purchase), ``n = x + 1`` under MBG/NBD (also one right after
+# the first purchase). Alive at T: ``(1 - p)^n lambda^x e^(-lambda T)``; dropped out right after the last
+# purchase (possible when n > 0): ``p (1 - p)^(n - 1) lambda^x e^(-lambda t_x)``.
 
-def _bgnbd_dropped(r, alpha, a, b, x, t_x, T):
-    """``d`` = log odds of "dropped out right after the last purchase" against "alive at T" (-inf for x = 0)."""
-    has = x > 0
+PURCHASE_MODELS = {"bgnbd": "BG/NBD", "mbgnbd": "MBG/NBD"}  # name -> ModelFit.model
+_FIRST_COIN = {"bgnbd": 0.0, "mbgnbd": 1.0}
+
+
+def _first_coin(model: str) -> float:
+    if model not in _FIRST_COIN:
+        raise ValueError(f"unknown purchase model {model!r}: use one of {', '.join(sorted(_FIRST_COIN))}")
+    return _FIRST_COIN[model]
+
+
+def purchase_model_name(fit: ModelFit) -> str:
+    """``"bgnbd"`` or ``"mbgnbd"`` for a fit of that model (its key in :data:`PURCHASE_MODELS`)."""
+    for name, label in PURCHASE_MODELS.items():
+        if fit.model == label:
+            return name
+    raise ValueError(f"{fit.model} is not a purchase model")
+
+
+def survived_coins(model: str, frequency) -> np.ndarray:
+    """Dropout coins survived by a customer alive at T: given alive, ``p ~ Beta(a, b + survived_coins)``."""
+    return np.asarray(frequency, dtype=float) + _first_coin(model)
+
+
+def _dropped(r, alpha, a, b, x, n, t_x, T):
+    """``d`` = log odds of "dropped out right after the last purchase" against "alive at T" (-inf when n = 0)."""
+    has = n > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        d = np.log(a) - np.log(np.where(has, b + x - 1, 1.0)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        d = np.log(a) - np.log(np.where(has, b + n - 1, 1.0)) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
     return np.where(has, d, -np.inf)
 
 
-def _bgnbd_terms(r, alpha, a, b, x, t_x, T):
+def _purchase_terms(r, alpha, a, b, x, n, t_x, T):
     """Pieces shared by the likelihood and its gradient: ``ll = base + log(1 + exp(d))``."""
-    gl = special.gammaln  # B(a, b + x) / B(a, b) = G(b + x) G(a + b) / (G(b) G(a + b + x))
-    base = (gl(r + x) - gl(r) + r * np.log(alpha) + gl(b + x) - gl(b) + gl(a + b) - gl(a + b + x)
+    gl = special.gammaln  # B(a, b + n) / B(a, b) = G(b + n) G(a + b) / (G(b) G(a + b + n))
+    base = (gl(r + x) - gl(r) + r * np.log(alpha) + gl(b + n) - gl(b) + gl(a + b) - gl(a + b + n)
             - (r + x) * np.log(alpha + T))
-    return base, _bgnbd_dropped(r, alpha, a, b, x, t_x, T)
+    return base, _dropped(r, alpha, a, b, x, n, t_x, T)
 
 
-def bgnbd_log_likelihood(params: Params, frequency, recency, T) -> np.ndarray:
-    """Log-likelihood of each customer's (x, t_x, T) under BG/NBD ``params = (r, alpha, a, b)`` (FHL 2005, eq. 6)."""
+def _purchase_log_likelihood(model: str, params: Params, frequency, recency, T) -> np.ndarray:
     r, alpha, a, b = params
     x, t_x, T = _as_arrays(frequency, recency, T)
-    base, d = _bgnbd_terms(r, alpha, a, b, x, t_x, T)
+    base, d = _purchase_terms(r, alpha, a, b, x, x + _first_coin(model), t_x, T)
     return base + np.logaddexp(0.0, d)
 
 
-def _bgnbd_total(x, t_x, T, w) -> Objective:
+def _purchase_total(x, n, t_x, T, w) -> Objective:
     def total(z: np.ndarray) -> tuple[float, np.ndarray]:
         r, alpha, a, b = np.exp(z)
-        base, d = _bgnbd_terms(r, alpha, a, b, x, t_x, T)
+        base, d = _purchase_terms(r, alpha, a, b, x, n, t_x, T)
         ll = base + np.logaddexp(0.0, d)
         s = special.expit(d)  # share of the likelihood from "dropped out after the last purchase"
         lat, lal = np.log(alpha + T), np.log(alpha + t_x)
-        bx1 = np.where(x > 0, b + x - 1, 1.0)
-        ab = special.digamma(a + b) - special.digamma(a + b + x)
+        bn1 = np.where(n > 0, b + n - 1, 1.0)
+        ab = special.digamma(a + b) - special.digamma(a + b + n)
         g_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - lat + s * (lat - lal)
         g_alpha = r / alpha - (r + x) / (alpha + T) + s * (r + x) * (1 / (alpha + T) - 1 / (alpha + t_x))
         g_a = ab + s / a
-        g_b = special.digamma(b + x) - special.digamma(b) + ab - s / bx1
+        g_b = special.digamma(b + n) - special.digamma(b) + ab - s / bn1
         grad = np.array([r * (w @ g_r), alpha * (w @ g_alpha), a * (w @ g_a), b * (w @ g_b)])
         return float(w @ ll), grad
     return total
 
 
-def fit_bgnbd(frequency, recency, T, penalizer: float = 0.0) -> ModelFit:
-    """Fit BG/NBD ``(r, alpha, a, b)`` by maximum likelihood on per-customer (frequency, recency, T).
+def fit_purchase_model(model: str, frequency, recency, T, penalizer: float = 0.0) -> ModelFit:
+    """Fit ``model`` (``"bgnbd"`` or ``"mbgnbd"``), ``(r, alpha, a, b)``, by maximum likelihood on per-customer
+    (frequency, recency, T).
 
     Raises ``ValueError`` with fewer than ``MIN_CUSTOMERS`` customers or ``MIN_REPEAT_BUYERS`` repeat buyers:
     below that the dropout process is not identified and the estimates are noise."""
+    first = _first_coin(model)
+    label = PURCHASE_MODELS[model]
     x, t_x, T = _as_arrays(frequency, recency, T)
     _check_rfm(x, t_x, T)
     if len(x) < MIN_CUSTOMERS:
-        raise ValueError(f"too little data: BG/NBD needs at least {MIN_CUSTOMERS} customers, got {len(x)}")
+        raise ValueError(f"too little data: {label} needs at least {MIN_CUSTOMERS} customers, got {len(x)}")
     repeat = int(np.sum(x > 0))
     if repeat < MIN_REPEAT_BUYERS:
-        raise ValueError(f"too little data: BG/NBD needs at least {MIN_REPEAT_BUYERS} repeat buyers (customers "
+        raise ValueError(f"too little data: {label} needs at least {MIN_REPEAT_BUYERS} repeat buyers (customers "
                          f"with frequency > 0), got {repeat} of {len(x)} customers")
     (ux, ut, uT), w = _compress(x, t_x, T)
     # start: rate from the mean repeat purchases per unit time, dropout probability a / (a + b) = 1/2
     rate = max(float(np.sum(x)) / max(float(np.sum(T)), 1e-9), 1e-6)
     x0 = np.log([1.0, 1.0 / rate, 1.0, 1.0])
-    return _fit("BG/NBD", ("r", "alpha", "a", "b"), _bgnbd_total(ux, ut, uT, w), float(len(x)), x0, penalizer)
+    return _fit(label, ("r", "alpha", "a", "b"), _purchase_total(ux, ux + first, ut, uT, w), float(len(x)), x0,
+                penalizer)
 
 
-def bgnbd_p_alive(params: Params, frequency, recency, T) -> np.ndarray:
-    """P(still alive at T | x, t_x, T) = 1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x))."""
+def p_alive(model: str, params: Params, frequency, recency, T) -> np.ndarray:
+    """P(still alive at T | x, t_x, T) = 1 / (1 + [n > 0] a / (b + n - 1) ((alpha + T) / (alpha + t_x))^(r + x))
+    with ``n`` the coins survived (x under BG/NBD, x + 1 under MBG/NBD)."""
     r, alpha, a, b = params
     x, t_x, T = _as_arrays(frequency, recency, T)
-    return special.expit(-_bgnbd_dropped(r, alpha, a, b, x, t_x, T))
+    return special.expit(-_dropped(r, alpha, a, b, x, x + _first_coin(model), t_x, T))
 
 
-def bgnbd_p_no_purchase(params: Params, t: float, frequency, recency, T) -> np.ndarray:
+def p_no_purchase(model: str, params: Params, t: float, frequency, recency, T) -> np.ndarray:
     """P(no purchase in (T, T + t] | x, t_x, T).
 
     A dead customer never buys; an alive one drops out only right after a purchase, so she makes none in the
     window exactly when her Poisson process has no event there. Given alive and the history, ``lambda`` is
     ``Gamma(r + x, alpha + T)``, whose Poisson zero probability is ``((alpha + T) / (alpha + T + t))^(r + x)``:
-    ``P0 = (1 - P(alive)) + P(alive) * ((alpha + T) / (alpha + T + t))^(r + x)``."""
+    ``P0 = (1 - P(alive)) + P(alive) * ((alpha + T) / (alpha + T + t))^(r + x)``, for both models."""
     r, alpha, *_ = params
     x, _, T = _as_arrays(frequency, recency, T)
-    pa = bgnbd_p_alive(params, frequency, recency, T)
+    pa = p_alive(model, params, frequency, recency, T)
     return 1.0 - pa + pa * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
 
 
@@ -241,25 +280,95 @@ def _safe_a(a):
     return np.where(np.abs(a - 1.0) < 1e-5, 1.0 + 1e-5, a)
 
 
-def bgnbd_expected_purchases(params: Params, t, frequency, recency, T) -> np.ndarray:
-    """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10)."""
+def expected_purchases(model: str, params: Params, t, frequency, recency, T) -> np.ndarray:
+    """E[purchases in (T, T + t] | x, t_x, T]. Alive, a customer buys at her rate until a coin after a purchase
+    drops her, ``E = (1 - e^(-lambda p t)) / p``; averaged over ``lambda ~ Gamma(r + x, alpha + T)`` and
+    ``p ~ Beta(a, b + n)`` it is ``(a + b + n - 1) / (a - 1) [1 - ((alpha + T) / (alpha + T + t))^(r + x)
+    2F1(r + x, b + n; a + b + n - 1; t / (alpha + T + t))]``, times P(alive) (BG/NBD: FHL 2005 eq. 10, n = x;
+    MBG/NBD: Batislam et al. 2007, n = x + 1). Valid for a < 1 too (analytic continuation)."""
     r, alpha, a, b = params
     a = _safe_a(a)
     x, t_x, T = _as_arrays(frequency, recency, T)
+    n = x + _first_coin(model)
     t = np.asarray(t, dtype=float)
     z = t / (alpha + T + t)
     ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-    bracket = 1.0 - ratio * special.hyp2f1(r + x, b + x, a + b + x - 1, z)
-    return (a + b + x - 1) / (a - 1) * bracket * bgnbd_p_alive(params, x, t_x, T)
+    bracket = 1.0 - ratio * special.hyp2f1(r + x, b + n, a + b + n - 1, z)
+    return (a + b + n - 1) / (a - 1) * bracket * p_alive(model, params, x, t_x, T)
+
+
+def population_purchases(model: str, params: Params, t) -> np.ndarray:
+    """E[X(t)]: expected repeat purchases in (0, t] of a new customer, ``(a + b - 1) / (a - 1) [1 - (alpha /
+    (alpha + t))^r 2F1(r, b; a + b - 1; t / (alpha + t))]`` under BG/NBD (FHL 2005, eq. 9), ``b / (a - 1) [1 -
+    (alpha / (alpha + t))^r 2F1(r, b + 1; a + b; t / (alpha + t))]`` under MBG/NBD (alive after the first
+    purchase with probability b / (a + b)): the conditional expectation at x = t_x = T = 0."""
+    t = np.asarray(t, dtype=float)
+    zero = np.zeros(np.shape(t))
+    return expected_purchases(model, params, t, zero, zero, zero)
+
+
+def bgnbd_log_likelihood(params: Params, frequency, recency, T) -> np.ndarray:
+    """Log-likelihood of each customer's (x, t_x, T) under BG/NBD ``params = (r, alpha, a, b)`` (FHL 2005, eq. 6)."""
+    return _purchase_log_likelihood("bgnbd", params, frequency, recency, T)
+
+
+def fit_bgnbd(frequency, recency, T, penalizer: float = 0.0) -> ModelFit:
+    """Fit BG/NBD ``(r, alpha, a, b)``: :func:`fit_purchase_model` with ``"bgnbd"``."""
+    return fit_purchase_model("bgnbd", frequency, recency, T, penalizer)
+
+
+def bgnbd_p_alive(params: Params, frequency, recency, T) -> np.ndarray:
+    """P(still alive at T | x, t_x, T) = 1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x))."""
+    return p_alive("bgnbd", params, frequency, recency, T)
+
+
+def bgnbd_p_no_purchase(params: Params, t: float, frequency, recency, T) -> np.ndarray:
+    """P(no purchase in (T, T + t] | x, t_x, T) under BG/NBD (see :func:`p_no_purchase`)."""
+    return p_no_purchase("bgnbd", params, t, frequency, recency, T)
+
+
+def bgnbd_expected_purchases(params: Params, t, frequency, recency, T) -> np.ndarray:
+    """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10)."""
+    return expected_purchases("bgnbd", params, t, frequency, recency, T)
 
 
 def bgnbd_population_purchases(params: Params, t) -> np.ndarray:
     """E[X(t)]: expected repeat purchases in (0, t] of a new customer (FHL 2005, eq. 9)."""
-    r, alpha, a, b = params
-    a = _safe_a(a)
-    t = np.asarray(t, dtype=float)
-    hyp = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
-    return (a + b - 1) / (a - 1) * (1.0 - (alpha / (alpha + t)) ** r * hyp)
+    return population_purchases("bgnbd", params, t)
+
+
+def mbgnbd_log_likelihood(params: Params, frequency, recency, T) -> np.ndarray:
+    """Log-likelihood under MBG/NBD (Batislam, Denizel & Filiztekin 2007), ``params = (r, alpha, a, b)``:
+    ``L = B(a, b + x + 1) / B(a, b) G(r + x) alpha^r / (G(r) (alpha + T)^(r + x))
+    + B(a + 1, b + x) / B(a, b) G(r + x) alpha^r / (G(r) (alpha + t_x)^(r + x))``, for every x including 0."""
+    return _purchase_log_likelihood("mbgnbd", params, frequency, recency, T)
+
+
+def fit_mbgnbd(frequency, recency, T, penalizer: float = 0.0) -> ModelFit:
+    """Fit MBG/NBD ``(r, alpha, a, b)``: :func:`fit_purchase_model` with ``"mbgnbd"``."""
+    return fit_purchase_model("mbgnbd", frequency, recency, T, penalizer)
+
+
+def mbgnbd_p_alive(params: Params, frequency, recency, T) -> np.ndarray:
+    """P(still alive at T | x, t_x, T) = 1 / (1 + a / (b + x) ((alpha + T) / (alpha + t_x))^(r + x)), below 1 for
+    one-time buyers too."""
+    return p_alive("mbgnbd", params, frequency, recency, T)
+
+
+def mbgnbd_p_no_purchase(params: Params, t: float, frequency, recency, T) -> np.ndarray:
+    """P(no purchase in (T, T + t] | x, t_x, T) under MBG/NBD (see :func:`p_no_purchase`)."""
+    return p_no_purchase("mbgnbd", params, t, frequency, recency, T)
+
+
+def mbgnbd_expected_purchases(params: Params, t, frequency, recency, T) -> np.ndarray:
+    """E[purchases in (T, T + t] | x, t_x, T] = (a + b + x) / (a - 1) [1 - ((alpha + T) / (alpha + T + t))^(r + x)
+    2F1(r + x, b + x + 1; a + b + x; t / (alpha + T + t))] P(alive)."""
+    return expected_purchases("mbgnbd", params, t, frequency, recency, T)
+
+
+def mbgnbd_population_purchases(params: Params, t) -> np.ndarray:
+    """E[X(t)] = b / (a - 1) [1 - (alpha / (alpha + t))^r 2F1(r, b + 1; a + b; t / (alpha + t))]."""
+    return population_purchases("mbgnbd", params, t)
 
 
 # ----------------------------------------------------------------------------------------------- Gamma-Gamma

@@ -20,21 +20,26 @@ GG_TRUE = {"p": 6.0, "q": 4.0, "v": 15.0}  # mean order value p v / (q - 1) = 30
 
 
 def simulate_customers(n: int, rng: np.random.Generator, bg: dict = BG_TRUE, gg: dict = GG_TRUE,
-                       t_range: tuple[float, float] = (30.0, 365.0), holdout: float = 180.0) -> dict:
+                       t_range: tuple[float, float] = (30.0, 365.0), holdout: float = 180.0,
+                       first_coin: bool = False) -> dict:
     """Customers following the BG/NBD and Gamma-Gamma stories, in continuous days from each one's first purchase.
 
     Each customer draws a purchase rate, a dropout probability and a spend rate; purchases arrive as a Poisson
     process, after each repeat purchase she leaves with her dropout probability; every purchase's value is Gamma.
-    She is watched for ``T`` (calibration) then ``holdout`` more days. Returns per-customer arrays (with whether
-    she was truly alive at ``T``) and the purchase log (customer, time, value), the first purchase at time 0."""
+    With ``first_coin`` (the MBG/NBD story) she may also leave right after her first purchase. She is watched
+    for ``T`` (calibration) then ``holdout`` more days. Returns per-customer arrays (with whether she was truly
+    alive at ``T``) and the purchase log (customer, time, value), the first purchase at time 0."""
     lam = rng.gamma(bg["r"], 1.0 / bg["alpha"], n)
     drop = rng.beta(bg["a"], bg["b"], n)
     spend_rate = rng.gamma(gg["q"], 1.0 / gg["v"], n)
     T = rng.uniform(*t_range, n)
     end = T + holdout
     cust, times = [np.arange(n)], [np.zeros(n)]
-    # the first purchase starts the watch; dropping out is possible only after a repeat purchase
+    # the first purchase starts the watch; BG/NBD: dropping out is possible only after a repeat purchase
     now, alive, dead_at = np.zeros(n), np.ones(n, bool), np.full(n, np.inf)
+    if first_coin:
+        alive = rng.random(n) >= drop
+        dead_at[~alive] = 0.0
     while alive.any():
         idx = np.flatnonzero(alive)
         now[idx] += rng.exponential(1.0 / lam[idx])
