@@ -6,9 +6,11 @@ data's end, and the per-person prediction columns they give.
 * the two churn models of :mod:`core.cdp.churn` (subscription and purchase, 90 days), on ``events`` (which may be
   a sample of persons: a model needs a few tens of thousands of people, not a million). A target with too little
   history gets a message instead of a model;
-* BG/NBD + Gamma-Gamma (:mod:`core.cdp.ltv`) on every buyer's daily order totals, with a calibration/holdout check
-  made the same way one horizon earlier (fitted on the orders up to ``as_of - 90 days``, compared with the 90 days
-  after it);
+* BG/NBD or MBG/NBD, with Gamma-Gamma (:mod:`core.cdp.ltv`), on every buyer's daily order totals: both are fitted
+  on the orders up to ``as_of - 90 days`` and the one that predicted the 90 days after it better is refitted on
+  everything (:func:`core.cdp.ltv.select_purchase_model`); then, the same way one horizon back, whether taking
+  P(alive) from the purchase-churn classifier predicts better (:mod:`core.cdp.ltv_adjust`); both checks are on
+  the card;
 * the shifted-beta-geometric retention of subscriptions, per 30-day month (created to cancelled, or still active
   at ``as_of``), for what a new subscriber is worth.
 
@@ -26,7 +28,7 @@ than not (``pa <= 1/2`` or ``t > 365``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,8 @@ import pandas as pd
 from core.cdp import btyd
 from core.cdp.churn import TARGETS, ChurnModel, churn_population, train_churn_model
 from core.cdp.churn_features import as_utc, churn_features
-from core.cdp.ltv import CustomerModels, evaluate_holdout, fit_customer_models, predict_customers, rfm_summary
+from core.cdp.ltv import CustomerModels, fit_customer_models, predict_customers, rfm_summary, select_purchase_model
+from core.cdp.ltv_adjust import alive_from_churn, evaluate_adjustment
 
 __all__ = [
     "PREDICTION_COLUMNS", "POLICY_FEATURES", "LTV_HORIZON_DAYS", "CHURN_HORIZON_DAYS", "Predictor",
@@ -63,7 +66,11 @@ class Predictor:
     as_of: str
     churn: dict[str, ChurnModel] = field(default_factory=dict)
     ltv: CustomerModels | None = None
-    ltv_evaluation: dict[str, float] | None = None
+    ltv_evaluation: dict[str, Any] | None = None
+    ltv_evaluations: dict[str, dict[str, float]] = field(default_factory=dict)
+    ltv_choice: str | None = None
+    ltv_adjust: bool = False  # P(alive) from the purchase-churn classifier (core.cdp.ltv_adjust)
+    ltv_adjustment: dict[str, Any] | None = None
     retention: btyd.ModelFit | None = None
     retention_subscriptions: int = 0
     messages: dict[str, str] = field(default_factory=dict)
@@ -74,8 +81,11 @@ class Predictor:
         out: dict[str, Any] = {t: json.loads(m.card.to_json()) if m is not None else None
                                for t, m in ((t, self.churn.get(t)) for t in TARGETS)}
         out["ltv"] = None if self.ltv is None else {
-            "bgnbd": self.ltv.bgnbd.as_dict(), "gamma_gamma": self.ltv.gamma_gamma.as_dict(),
-            "horizon_days": LTV_HORIZON_DAYS, "holdout": self.ltv_evaluation, "description": self.ltv.describe()}
+            "model": self.ltv.model, "purchase": self.ltv.purchase.as_dict(),
+            "gamma_gamma": self.ltv.gamma_gamma.as_dict(), "horizon_days": LTV_HORIZON_DAYS,
+            "holdout": self.ltv_evaluation, "holdout_by_model": self.ltv_evaluations, "choice": self.ltv_choice,
+            "churn_adjusted": self.ltv_adjust, "adjustment": self.ltv_adjustment,
+            "description": self.ltv.describe()}
         out["retention"] = None if self.retention is None else {
             **self.retention.as_dict(), "period_days": RETENTION_PERIOD_DAYS,
             "subscriptions": self.retention_subscriptions,
@@ -140,15 +150,25 @@ def fit_predictor(events: pd.DataFrame, transactions: pd.DataFrame, as_of: pd.Ti
             pred.messages[target] = str(e)
     last_day = (as_of - _DAY).tz_localize(None)
     daily = _daily(transactions)
+    model = "bgnbd"
+    try:  # BG/NBD or MBG/NBD, whichever predicted the last 90 days better from the days before them
+        choice = select_purchase_model(daily, "customer", "day", "amount", last_day, CHURN_HORIZON_DAYS)
+        model, pred.ltv_choice = choice.model, choice.reason
+        pred.ltv_evaluation = {**choice.evaluations[model], "cutoff": choice.calibration_cutoff.date().isoformat(),
+                               "model": model}
+        pred.ltv_evaluations = choice.evaluations
+    except ValueError as e:
+        pred.messages["ltv_holdout"] = str(e)
     try:
-        pred.ltv = fit_customer_models(rfm_summary(daily, "customer", "day", "amount", last_day))
+        pred.ltv = fit_customer_models(rfm_summary(daily, "customer", "day", "amount", last_day), model=model)
     except ValueError as e:
         pred.messages["ltv"] = str(e)
-    if pred.ltv is not None:
+    if pred.ltv is not None and "purchase" in pred.churn:
         try:
-            pred.ltv_evaluation = _holdout(daily, last_day - CHURN_HORIZON_DAYS * _DAY)
+            check = evaluate_adjustment(events, daily, as_of, model, CHURN_HORIZON_DAYS, random_state)
+            pred.ltv_adjust, pred.ltv_adjustment = check.use, asdict(check)
         except ValueError as e:
-            pred.messages["ltv_holdout"] = str(e)
+            pred.messages["ltv_adjustment"] = f"churn-adjusted lifetime value not checked: {e}"
     subs = subscription_lifetimes(events, as_of)
     pred.retention_subscriptions = int(len(subs))
     try:
@@ -158,22 +178,9 @@ def fit_predictor(events: pd.DataFrame, transactions: pd.DataFrame, as_of: pd.Ti
     return pred
 
 
-def _holdout(daily: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, float]:
-    """Fit on the orders up to ``cutoff`` and compare the next 90 days' predictions with what happened."""
-    calib = daily[daily["day"] <= cutoff]
-    summary = rfm_summary(calib, "customer", "day", "amount", cutoff)
-    models = fit_customer_models(summary)
-    predicted = predict_customers(summary, models, CHURN_HORIZON_DAYS, n_draws=50)
-    window = daily[(daily["day"] > cutoff) & (daily["day"] <= cutoff + CHURN_HORIZON_DAYS * _DAY)]
-    actual = window.groupby("customer").agg(purchases=("day", "nunique"), revenue=("amount", "sum"))
-    out = evaluate_holdout(predicted, summary, actual, CHURN_HORIZON_DAYS)
-    out["cutoff"] = cutoff.date().isoformat()  # type: ignore[assignment]
-    return out
-
-
 def _next_order(models: CustomerModels, summary: pd.DataFrame, p_alive: np.ndarray) -> np.ndarray:
     """Days from ``as_of`` to the median next order (NaN when unlikely within a year)."""
-    r, alpha, *_ = models.bgnbd.params
+    r, alpha, *_ = models.purchase.params
     x, T = summary["frequency"].to_numpy(dtype=float), summary["T"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (alpha + T) * (((p_alive - 0.5) / p_alive) ** (-1.0 / (r + x)) - 1.0) * models.unit_days
@@ -209,7 +216,11 @@ def score_persons(predictor: Predictor, events: pd.DataFrame, transactions: pd.D
         daily = daily[daily["customer"].isin(idx)]
         if len(daily):
             summary = rfm_summary(daily, "customer", "day", "amount", (as_of - _DAY).tz_localize(None))
-            p = predict_customers(summary, predictor.ltv, LTV_HORIZON_DAYS, seed=seed)
+            alive = None
+            if predictor.ltv_adjust:
+                churn = out["purchase_churn_risk"].reindex(summary.index).to_numpy(dtype=float)
+                alive = alive_from_churn(predictor.ltv, summary, churn, CHURN_HORIZON_DAYS)
+            p = predict_customers(summary, predictor.ltv, LTV_HORIZON_DAYS, seed=seed, p_alive=alive)
             for c in ("predicted_ltv", "predicted_ltv_low", "predicted_ltv_high", "expected_purchases", "p_alive"):
                 out.loc[p.index, c] = p[c].to_numpy()
             next_days.loc[summary.index] = _next_order(predictor.ltv, summary, p["p_alive"].to_numpy())

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from core.cdp.churn import TARGETS
 from core.cdp.scoring import PREDICTION_COLUMNS, Predictor, fit_predictor, score_persons
 from functions.cdp.activity_store import activity_key, activity_tokens
-from functions.cdp.common import cdp_key, read_state, read_table
+from functions.cdp.common import cdp_key, person_part, read_state, read_table
 from functions.storage import KeyNotFound, Store
 
 __all__ = ["update_predictions", "read_predictions", "read_cards", "load_predictor", "models_json", "read_discovery",
@@ -50,6 +50,7 @@ __all__ = ["update_predictions", "read_predictions", "read_cards", "load_predict
 
 log = logging.getLogger(__name__)
 TRAIN_PERSONS = 60_000
+SCORE_BATCH_PERSONS = 40_000  # persons scored per model call (about 2M events at 50 events a person)
 REFIT_GROWTH = 0.2  # refit within a data day once the base holds this much more events than the fit saw
 EXTRA_COLUMNS = ("health", "next_action", "next_action_reason")
 _EVENT_COLUMNS = ["person_id", "type", "time", "amount", "properties"]
@@ -228,7 +229,7 @@ def update_predictions(store: Store, ws: str, force_fit: bool = False) -> dict[s
     if not todo and not gone and table is not None:
         return {"mode": "none", "scored_parts": 0, "messages": pred.messages}
     t1 = time.perf_counter()
-    fresh = [_score_part(store, ws, pred, p) for p in todo]
+    fresh = [_score_parts(store, ws, pred, group) for group in _batches(state, todo)]
     timings["score"] = time.perf_counter() - t1
     keep = table[~table["part"].isin(set(todo) | gone)] if table is not None and not refit else None
     new = pd.concat([f for f in fresh if len(f)] or [_empty_table()], ignore_index=True)
@@ -276,12 +277,21 @@ def _empty_table() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in (*PREDICTION_COLUMNS, "part")})
 
 
-def _score_part(store: Store, ws: str, pred: Predictor, p: int) -> pd.DataFrame:
-    ev = _read_events(store, ws, [p])
+def _batches(state: dict[str, Any], parts: list[int]) -> list[list[int]]:
+    """Partitions scored together: about :data:`SCORE_BATCH_PERSONS` persons at a time (every model call has a
+    fixed cost, so a small base is scored in one go and a large one in bounded memory)."""
+    per_part = max(int(state.get("persons", 0)), 1) / max(len(activity_tokens(state)), 1)
+    size = max(1, int(SCORE_BATCH_PERSONS // max(per_part, 1.0)))
+    return [parts[i:i + size] for i in range(0, len(parts), size)]
+
+
+def _score_parts(store: Store, ws: str, pred: Predictor, parts: list[int]) -> pd.DataFrame:
+    ev = _read_events(store, ws, parts)
     if ev.empty:
         return _empty_table()
-    scored = score_persons(pred, ev, _transactions(store, ws, [p]), seed=p)
-    scored["part"] = np.int16(p)
+    # seeded by the first partition and the persons: the same batch of the same data scores the same
+    scored = score_persons(pred, ev, _transactions(store, ws, parts), seed=parts[0])
+    scored["part"] = person_part(scored["person_id"]).astype(np.int16)
     return scored
 
 
