@@ -10,6 +10,11 @@ person behind every source id plus each person's true figures so that identity r
 tested against it. ``truth`` also holds what each person does in the ``future_days`` after the data ends
 (:mod:`core.demo.glowbeauty_future`), drawn from a random stream of its own so that the exports do not depend on
 it, against which churn predictions made on the last day can be checked.
+
+Subscriptions end in the history as they do in that future, by the hazard of :mod:`core.demo.glowbeauty_churn`
+(skipped charges, recent tickets, a refund request, fading opens, an unobserved frailty) drawn on every charge date:
+the lapsed high-value subscribers are those it ended, some while still charged on schedule, most after skipping
+charges, at times spread over the history; the subscribers still active at the end are those it spared.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from core.cdp.normalize import normalize_email
+from core.demo.glowbeauty_churn import FRAILTY_SD, cancel_logit, cancel_probability, cancel_state
 from core.demo.glowbeauty_future import simulate_future
 
 __all__ = ["GlowBeautyData", "PERSONA_SHARES", "generate_glowbeauty", "write_glowbeauty", "FILES"]
@@ -49,6 +55,12 @@ FILES: dict[str, dict[str, str]] = {
     "gorgias": {"tickets": "gorgias/tickets.ndjson"},
     "recharge": {"subscriptions": "recharge/subscriptions.ndjson", "charges": "recharge/charges.ndjson"},
 }
+
+# the churned high-value subscribers: the share who cancel while still charged on schedule (the others skip charges
+# first), and when the others' declines set in: the last paid charge 50 + x days before the end, x spread evenly
+# over 0-150 days for 85% of them and over 150-620 days for the rest
+LAPSED_ON_SCHEDULE = 0.3
+_DECLINE_RECENT, _DECLINE_EARLY, _DECLINE_RECENT_SHARE = 150.0, 620.0, 0.85
 
 FILES_FLAT: list[str] = [rel for topics in FILES.values() for rel in topics.values()]
 
@@ -248,6 +260,7 @@ def _generate(seed: int, customers: int, end: date | None,
     messy: dict[str, list[str]] = {k: [] for k in (
         "email_case", "plus_alias", "phone_formats", "name_typo", "anonymous_identified", "three_ids")}
     patterns_index: dict[str, list[str]] = {"happy_path": [], "support_heavy": [], "engagement_decline": []}
+    n_lapsed = 0  # churned high-value subscribers so far
 
     def flush() -> None:
         data.truth = {"persons": persons, "records": records}
@@ -313,32 +326,48 @@ def _generate(seed: int, customers: int, end: date | None,
             idx = rng.choice(len(PRODUCTS), size=k, replace=False)
             return [PRODUCTS[j] for j in sorted(idx)]
 
+        signup_lead = rng.uniform(0, 30)  # the newsletter sign-up comes up to a month before the first order
+        opened_early: np.ndarray | None = None  # newsletters opened, when a subscription's life needed them first
+        ticket_plan: list[tuple[float, str]] | None = None  # (day, kind) of support tickets, likewise
         if persona in ("vip_subscriber", "regular_subscriber", "at_risk_subscriber", "churned_high_value"):
+            fading = persona == "at_risk_subscriber"
             if persona == "vip_subscriber":
                 s_day, interval, items = rng.uniform(0, days - 420), 30, bundle(2, 3)
-                stop_day, status = days - 1, "active"
+                last_paid = float(days)
             elif persona == "regular_subscriber":
                 s_day, interval, items = rng.uniform(0, days - 150), 60, bundle(1, 2)
-                stop_day, status = days - 1, "active"
-            elif persona == "at_risk_subscriber":
+                last_paid = float(days)
+            elif persona == "at_risk_subscriber":  # in decline: the last charge 60-120 days ago, skipped since
                 s_day, interval, items = rng.uniform(0, days - 330), 30, bundle(1, 2)
-                stop_day, status = days - rng.uniform(60, 120), "active"  # charges skipped since
-            else:
-                s_day, interval, items = rng.uniform(0, days - 460), 30, bundle(2, 3)
-                stop_day, status = days - rng.uniform(30, 180), "cancelled"
-            if persona == "at_risk_subscriber":  # the last charge 60-120 days ago, counted back from it
-                charge_days = list(np.arange(stop_day, s_day, -interval)[::-1])
-                s_day = charge_days[0]
-            else:
-                charge_days = list(np.arange(s_day, stop_day, interval))
+                last_paid = days - rng.uniform(60, 120)
+                s_day = last_paid - interval * ((last_paid - s_day) // interval)  # counted back from it
+            else:  # lapsed: spread evenly over both kinds and over time (low-discrepancy sequences, jittered)
+                n_lapsed += 1
+                u = (n_lapsed * 0.6180339887 + 0.1 * rng.random()) % 1.0
+                if (n_lapsed * 0.7548776662) % 1.0 < LAPSED_ON_SCHEDULE:  # cancelling on schedule, as regulars do
+                    s_day, interval, items = rng.uniform(200, days - 150), 60, bundle(1, 2)
+                    last_paid = float(days)
+                else:  # in decline first, as the at-risk subscribers are: skipped charges, tickets, fading opens
+                    interval, items, fading = 30, bundle(1, 2), True
+                    # declines set in throughout the history, most of them lately as the subscriber base has grown
+                    r = _DECLINE_RECENT_SHARE
+                    back = u / r * _DECLINE_RECENT if u < r else \
+                        _DECLINE_RECENT + (u - r) / (1 - r) * (_DECLINE_EARLY - _DECLINE_RECENT)
+                    last_paid = days - 50 - back
+                    s_day = rng.uniform(0, max(last_paid - 150, 1.0))
+            charge_days, cancel_day, opened_early, ticket_plan, frailty = _subscription_life(
+                rng, persona=persona, patterns=patterns, s_day=float(s_day), interval=interval,
+                last_paid=float(last_paid), days=days, fading=fading,
+                cds=campaign_days[campaign_days >= max(0.0, s_day - signup_lead)])
             for d in charge_days:
                 orders.append((float(d), items, True))
             if persona == "vip_subscriber":  # occasional add-on orders
                 for d in rng.uniform(s_day, days - 1, int(rng.integers(1, 5))):
                     orders.append((float(d), bundle(1, 2), False))
             price = sum(p for _, _, p in items)
-            sub = {"start_day": float(s_day), "interval": interval, "items": items, "price": price, "status": status,
-                   "cancel_day": float(stop_day) if status == "cancelled" else None}
+            sub = {"start_day": float(s_day), "interval": interval, "items": items, "price": price,
+                   "status": "cancelled" if cancel_day is not None else "active", "cancel_day": cancel_day,
+                   "frailty": frailty}
         elif persona == "one_time_buyer":
             orders.append((rng.uniform(0, days - 1), bundle(1, 4), False))
         elif persona == "repeat_buyer":
@@ -346,7 +375,7 @@ def _generate(seed: int, customers: int, end: date | None,
                 orders.append((float(d), bundle(1, 3), False))
         orders.sort(key=lambda o: o[0])
         first_order_day = orders[0][0] if orders else rng.uniform(0, days - 30)
-        signup_day = max(0.0, first_order_day - rng.uniform(0, 30))
+        signup_day = max(0.0, first_order_day - signup_lead)
 
         # ---- messy identity decisions ---------------------------------------------------------------------------
         case_email = rng.random() < 0.15
@@ -480,14 +509,15 @@ def _generate(seed: int, customers: int, end: date | None,
                      "one_time_buyer": 0.18, "repeat_buyer": 0.24, "churned_high_value": 0.30,
                      "newsletter_only": 0.22}[persona]
         cds = campaign_days[campaign_days >= signup_day]
-        p_open = np.full(len(cds), base_open)
-        if "engagement_decline" in patterns and len(cds):
-            # high opens first, medium next, low recently (thirds of the person's email history)
-            rel = (cds - cds[0]) / max(cds[-1] - cds[0], 1)
-            p_open = np.where(rel < 1 / 3, 0.5, np.where(rel < 2 / 3, 0.22, 0.02))
-        if persona == "churned_high_value" and sub is not None:
-            p_open = np.where(cds > sub["cancel_day"], 0.06, p_open)
-        opened = rng.random(len(cds)) < p_open
+        if opened_early is not None:
+            opened = opened_early
+        else:
+            p_open = np.full(len(cds), base_open)
+            if "engagement_decline" in patterns and len(cds):
+                # high opens first, medium next, low recently (thirds of the person's email history)
+                rel = (cds - cds[0]) / max(cds[-1] - cds[0], 1)
+                p_open = np.where(rel < 1 / 3, 0.5, np.where(rel < 2 / 3, 0.22, 0.02))
+            opened = rng.random(len(cds)) < p_open
         clicked = opened & (rng.random(len(cds)) < 0.22)
         n_open = n_click = 0
         for c_day, o, c in zip(cds, opened, clicked, strict=True):
@@ -555,32 +585,15 @@ def _generate(seed: int, customers: int, end: date | None,
                 mrr = sub["price"] * 30.0 / sub["interval"]
 
         # ---- Gorgias tickets -------------------------------------------------------------------------------------
-        n_tickets = 0
-        if "support_heavy" in patterns:
-            n_tickets = int(rng.integers(3, 7))
-        elif persona == "vip_subscriber":
-            n_tickets = int(rng.integers(0, 3))
-        elif persona == "at_risk_subscriber":
-            n_tickets = int(rng.integers(1, 4))
-        elif orders and rng.random() < 0.12:
-            n_tickets = 1
+        if ticket_plan is None:
+            ticket_plan = _plan_tickets(rng, persona, patterns, orders, first_order_day, days)
+        n_tickets = len(ticket_plan)
         gorgias_cid = None
-        ticket_days: list[float] = []
         if n_tickets:
             gorgias_cid = ids.next("gorgias_customer", 29)
             ids_of["gorgias"].append(str(gorgias_cid))
             records[f"gorgias:{gorgias_cid}"] = pid
-        last_order_day = orders[-1][0] if orders else days - 1
-        for k in range(n_tickets):
-            if persona == "at_risk_subscriber" or "support_heavy" in patterns:
-                # increasing: tickets concentrate in the recent months
-                lo = max(first_order_day, last_order_day - 120)
-                d = lo + (days - 1 - lo) * (1 - rng.random() ** 2)
-            else:
-                d = rng.uniform(first_order_day, days - 1)
-            kind = "refund" if ("support_heavy" in patterns and k == n_tickets - 1) else \
-                ["shipping", "product_issue", "subscription", "pre_purchase"][int(rng.integers(4))]
-            ticket_days.append(float(d))
+        for d, kind in ticket_plan:
             t = at(d)
             n_msgs = int(rng.integers(3, 7)) if "support_heavy" in patterns else int(rng.integers(1, 3))
             g_last = _typo(last, rng) if name_typo else last
@@ -620,7 +633,7 @@ def _generate(seed: int, customers: int, end: date | None,
         }
         if future_rng is not None:
             persons[pid].update(simulate_future(
-                future_rng, persona=persona, patterns=patterns, orders=orders, sub=sub, ticket_days=ticket_days,
+                future_rng, persona=persona, patterns=patterns, orders=orders, sub=sub, tickets=ticket_plan,
                 campaign_days=cds, opened=opened, days=days, horizon=future_days))
 
     data.truth = {
@@ -642,6 +655,97 @@ def _generate(seed: int, customers: int, end: date | None,
     if sink is not None:
         sink(data)
     return data
+
+
+def _plan_tickets(rng: np.random.Generator, persona: str, patterns: list[str],
+                  orders: list[tuple[float, Any, bool]], first_order_day: float, days: int) -> list[tuple[float, str]]:
+    """The (day, kind) of a person's support tickets over the history."""
+    n_tickets = 0
+    if "support_heavy" in patterns:
+        n_tickets = int(rng.integers(3, 7))
+    elif persona == "vip_subscriber":
+        n_tickets = int(rng.integers(0, 3))
+    elif persona == "at_risk_subscriber":
+        n_tickets = int(rng.integers(1, 4))
+    elif orders and rng.random() < 0.12:
+        n_tickets = 1
+    last_order_day = orders[-1][0] if orders else days - 1
+    plan = []
+    for k in range(n_tickets):
+        if persona == "at_risk_subscriber" or "support_heavy" in patterns:
+            # increasing: tickets concentrate in the recent months
+            lo = max(first_order_day, last_order_day - 120)
+            d = lo + (days - 1 - lo) * (1 - rng.random() ** 2)
+        else:
+            d = rng.uniform(first_order_day, days - 1)
+        kind = "refund" if ("support_heavy" in patterns and k == n_tickets - 1) else \
+            ["shipping", "product_issue", "subscription", "pre_purchase"][int(rng.integers(4))]
+        plan.append((float(d), kind))
+    return plan
+
+
+def _subscription_life(rng: np.random.Generator, *, persona: str, patterns: list[str], s_day: float, interval: int,
+                       last_paid: float, days: int, cds: np.ndarray, fading: bool
+                       ) -> tuple[list[float], float | None, np.ndarray, list[tuple[float, str]], float]:
+    """A subscriber's history under the shared cancellation hazard (:mod:`core.demo.glowbeauty_churn`).
+
+    The subscription is charged every ``interval`` days from ``s_day`` up to ``last_paid``, the charges due after
+    it are skipped; support tickets and newsletter opens follow the persona (a lapsing subscriber's, like an at-risk
+    one's, fade towards the decline, with tickets around it). On every charge date the hazard is drawn for the period
+    up to the next. The persona says how the history ends (cancelled for a lapsed high-value subscriber, still
+    active for the others), so a life is drawn again, frailty, tickets and opens included, until it ends that way:
+    the history is the hazard's world conditioned on its personas, and those who lasted are those it spared.
+    Returns the paid charge days, the cancellation day (``None``: active), which newsletters ``cds`` were opened,
+    the tickets (day, kind) and the frailty."""
+    due = s_day + interval * np.arange(int((days - s_day) // interval) + 1)
+    due = due[due < days]  # a charge due on the last day is taken on it
+    last_paid = float(due[due <= last_paid + 1e-6].max())
+    on_time = due <= last_paid
+    paid = [(float(d), None, True) for d, ok in zip(due, on_time, strict=True) if ok]
+    lapsing = persona == "churned_high_value"
+    heavy = "support_heavy" in patterns
+    p_open: np.ndarray | float = {"vip_subscriber": 0.45}.get(persona, 0.28)
+    if fading and len(cds):  # high, medium, low: thirds of the email history (a lapsing one's up to its decline)
+        rel = (cds - cds[0]) / max((last_paid if lapsing else cds[-1]) - cds[0], 1.0)
+        p_open = np.where(rel < 1 / 3, 0.5, np.where(rel < 2 / 3, 0.22, 0.02))
+    cancel: float | None = None
+    for _ in range(60):
+        frailty = float(rng.normal(0.0, FRAILTY_SD))  # unobserved: how readily this person cancels
+        if lapsing and not fading:  # cancelling on schedule: tickets at any time
+            n_tickets = int(rng.integers(3, 7)) if heavy else int(rng.integers(0, 3))
+            tickets = [(float(rng.uniform(s_day, days - 1)), "refund" if heavy and k == n_tickets - 1 else
+                        ["shipping", "product_issue", "subscription", "pre_purchase"][int(rng.integers(4))])
+                       for k in range(n_tickets)]
+        elif lapsing:  # tickets shortly before the decline and as it goes on
+            n_tickets = int(rng.integers(3, 7)) if heavy else int(rng.integers(1, 4))
+            lo, hi = max(s_day, last_paid - 45), min(last_paid + 2 * interval, days - 1)
+            tickets = [(float(lo + (hi - lo) * (1 - rng.random() ** 2)),
+                        "refund" if heavy and k == n_tickets - 1 else
+                        ["shipping", "product_issue", "subscription", "pre_purchase"][int(rng.integers(4))])
+                       for k in range(n_tickets)]
+        else:
+            tickets = _plan_tickets(rng, persona, patterns, paid, s_day, days)
+        ticket_days = [d for d, _ in tickets]
+        refund_day = next((d for d, kind in tickets if kind == "refund"), None)
+        opened = rng.random(len(cds)) < p_open
+        cancel, last = None, s_day
+        for d, ok in zip(due, on_time, strict=True):
+            last = float(d) if ok else last
+            state = cancel_state(float(d) + 1.0, last_charge=last, interval=interval, ticket_days=ticket_days,
+                                 refund_day=refund_day, campaign_days=cds, opened=opened)
+            span = min(float(interval), days - float(d))  # the period up to the next charge or the end
+            if rng.random() < cancel_probability(cancel_logit(persona, state, frailty), span):
+                cancel = float(d) + span * float(rng.beta(1.0, 2.0))  # the disengaged go early in the period
+                break
+        if (cancel is not None) == lapsing:
+            break
+    if not lapsing:  # (rarely) spared by the last draw regardless
+        cancel = None
+    elif cancel is None:  # likewise: cancelled at the last charge date
+        cancel = float(due[-1])
+    if cancel is not None:  # a newsletter opened now and then after the cancellation
+        opened = np.where(cds > cancel, rng.random(len(cds)) < 0.06, opened)
+    return [d for d, _, _ in paid if cancel is None or d <= cancel], cancel, opened, tickets, frailty
 
 
 def at_date(t0: datetime, day: float) -> str:

@@ -5,10 +5,12 @@ generator simulates a horizon beyond its end for every person from the same late
 history, with noise, never by copying a label:
 
 * Subscribers cancel with a probability driven by how many charges they have skipped, their recent support
-  tickets (a refund request weighs more), how many of the last three months' newsletters they opened and an
-  unobserved per-person frailty. At-risk subscribers (skipped charges, recent tickets, fading opens) mostly cancel;
-  VIPs and regulars rarely do. Those who stay are charged on their schedule (a skipper may resume or keep skipping);
-  VIPs add occasional one-off orders at their historical rate.
+  tickets (a refund request weighs more), how many of the last three months' newsletters they opened and their
+  unobserved frailty: the hazard of :mod:`core.demo.glowbeauty_churn`, the same that ended the subscriptions
+  cancelled within the history, drawn over the horizon from the state on the last day. At-risk subscribers
+  (skipped charges, recent tickets, fading opens) mostly cancel; VIPs and regulars rarely do. Those who stay are
+  charged on their schedule (a skipper may resume or keep skipping); VIPs add occasional one-off orders at their
+  historical rate.
 * Buyers without a subscription reorder at their own historical rate (repeat buyers; a gamma-distributed
   multiplier stands for unobserved taste) scaled by recent email engagement; one-time buyers, lapsed high-value
   subscribers and newsletter-only contacts rarely (re)buy.
@@ -23,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from core.demo.glowbeauty_churn import cancel_logit, cancel_probability, cancel_state
+
 __all__ = ["simulate_future"]
 
 _PRODUCT_PRICES = (58.0, 28.0, 64.0, 42.0, 32.0, 36.0, 48.0, 89.0, 38.0, 22.0)
-# baseline log-odds of cancelling within 90 days, by persona (before the behavioural terms)
-_CANCEL_BASE = {"vip_subscriber": -4.0, "regular_subscriber": -3.2, "at_risk_subscriber": -1.5}
 
 
 def _sigmoid(x: float) -> float:
@@ -40,14 +42,15 @@ def _bundle_value(rng: np.random.Generator, k_hi: int = 3) -> float:
 
 
 def simulate_future(rng: np.random.Generator, *, persona: str, patterns: list[str],
-                    orders: list[tuple[float, Any, bool]], sub: dict[str, Any] | None, ticket_days: list[float],
-                    campaign_days: np.ndarray, opened: np.ndarray, days: int, horizon: int) -> dict[str, Any]:
+                    orders: list[tuple[float, Any, bool]], sub: dict[str, Any] | None,
+                    tickets: list[tuple[float, str]], campaign_days: np.ndarray, opened: np.ndarray, days: int,
+                    horizon: int) -> dict[str, Any]:
     """The person's outcome over ``[days, days + horizon)`` (day offsets from the data's start): orders, revenue,
-    whether an active subscription is cancelled (``None`` without one) and whether no order is placed."""
+    whether an active subscription is cancelled (``None`` without one) and whether no order is placed.
+    ``tickets`` are the (day, kind) of the person's support tickets; a subscriber's frailty comes with ``sub``."""
     scale = horizon / 90.0  # hazards are set per 90 days and scale with the horizon
     recent = campaign_days >= days - 90
     open_rate = float(opened[recent].mean()) if recent.any() else 0.0
-    tickets = sum(1 for d in ticket_days if d >= days - 90)
     refund = "support_heavy" in patterns
     frailty = float(rng.normal(0.0, 0.6))
     future: list[tuple[float, float]] = []  # (day, amount)
@@ -56,11 +59,12 @@ def simulate_future(rng: np.random.Generator, *, persona: str, patterns: list[st
     if sub is not None and sub["status"] == "active":
         interval, price = float(sub["interval"]), float(sub["price"])
         last = max(d for d, _, is_sub in orders if is_sub)
-        skipped = max(0, int((days - 1 - last) // interval))  # charges due by the last day that did not happen
-        logit = (_CANCEL_BASE.get(persona, -3.0) + 0.45 * skipped + 0.5 * min(tickets, 4) + 0.8 * refund
-                 - 2.5 * (open_rate - 0.3) + frailty)
-        p_cancel = 1.0 - (1.0 - _sigmoid(logit)) ** scale
-        churned_sub = bool(rng.random() < p_cancel)
+        state = cancel_state(float(days), last_charge=last, interval=interval, ticket_days=[d for d, _ in tickets],
+                             refund_day=next((d for d, kind in tickets if kind == "refund"), None),
+                             campaign_days=campaign_days, opened=opened)
+        skipped = state.skipped  # charges due by the last day that did not happen
+        logit = cancel_logit(persona, state, sub["frailty"])
+        churned_sub = bool(rng.random() < cancel_probability(logit, horizon))
         if churned_sub:  # the disengaged go first
             stop = days + horizon * (float(rng.beta(1.0, 2.0)) if skipped else float(rng.random()))
         else:

@@ -21,22 +21,24 @@ from core.demo.glowbeauty import FILES, FILES_FLAT, generate_glowbeauty, write_g
 
 DAY = pd.Timedelta(days=1)
 BASELINES = ("days_since_last_order", "rfm_logistic")
-# (seed, customers, end): the second world is large enough for 20+ subscription cancellations in its last window
-WORLDS = {"a": (7, 2000, date(2025, 6, 30)), "b": (42, 3500, date(2024, 3, 31))}
+# (seed, customers, end): the second and third worlds are large enough for 20+ subscription cancellations in each of
+# their last two windows (the third is only used for subscription churn)
+WORLDS = {"a": (7, 2000, date(2025, 6, 30)), "b": (42, 3500, date(2024, 3, 31)), "c": (11, 5000, date(2025, 1, 31))}
 
-# sha256 of the files write_glowbeauty(seed=13, customers=300, end=2024-08-31, flush_every=120) wrote before the
-# planted future existed: the future must not change a byte of the exports
+# sha256 of the files write_glowbeauty(seed=13, customers=300, end=2024-08-31, flush_every=120) writes (since the
+# history's subscriptions end by the future's hazard, core/demo/glowbeauty_churn.py): the future must not change a
+# byte of the exports
 EXPORT_SHA256 = {
-    "shopify/customers.ndjson": "99980e0b5410e06b0fc674dfd4594720d35e30c730088092b4600b110b958d7c",
-    "shopify/orders.ndjson": "91ed42582bc4714a6c6bc064f4a7eedfe20360f0c21121ad63640ceb494cab95",
-    "klaviyo/profiles.ndjson": "321e9e54061f8913ed253b3a08d8b98ab35432bc513d7e36bb10803af2b88172",
-    "klaviyo/events.ndjson": "e699e4a2deeaaada08e5b6f1b401ac500f7430f6e0099722114b6729219446ba",
-    "ga4/events.ndjson": "2aa0362547f973ad3d72d3998ec1c3275dfcbb6d3c0e3d44773496aed301df67",
-    "gorgias/tickets.ndjson": "a7b2e1fb6fd68344a5f76b440acf3774f284997dfb81003ff157d4e537126954",
-    "recharge/subscriptions.ndjson": "0adce3c21d52dc4b575ab08a14b80afc07aa2ca38d16ac16209e9d63ab3a5ca8",
-    "recharge/charges.ndjson": "e777a572f6263831459ff917c58e43efb7e9c197f713f64333582ca65a7a00a0",
+    "shopify/customers.ndjson": "7cc77c91d82f69c9e49ed3c8bb4eb774b45eb625d0e6cbee9848a575ccbc02b4",
+    "shopify/orders.ndjson": "a1e14c7aed8a27777811e26815d4924a39643d64d92a40074b33d18c05d76ab9",
+    "klaviyo/profiles.ndjson": "67fb0ad4b2e74cdfcd9713cd78d71b672cd94870efc3dfab1dbbd9947c2b8419",
+    "klaviyo/events.ndjson": "76bd01156e3804a3420b8b3d6b637ae10f2eff250ba244dfb553115e6b3062a3",
+    "ga4/events.ndjson": "4ce42a2006f7f441c8fade8e1c318a1d5e531073c1195f4f356f23e71f520815",
+    "gorgias/tickets.ndjson": "1c3f5bcd18680e94c3a4de2b60450dae3a05ab00283209b407466ab0292cf067",
+    "recharge/subscriptions.ndjson": "60d2f6fd55e2f5541560dd622f4259592539d3a5475b6aacd9224f979b7d97f3",
+    "recharge/charges.ndjson": "625d5db6b801f2b5f0fe763fb9da116aadca5e795d440d838a08b7aafefaa145",
 }
-TRUTH_SHA256_WITHOUT_FUTURE = "131462610ae12706cb91de41ecfe9118f24c0537a0a4cba52c1ac38d3360e82f"
+TRUTH_SHA256_WITHOUT_FUTURE = "13b42c841e0e54c9c464e9981542804b363407160a67e5536dbf5067d7118ddd"
 FUTURE_FIELDS = ("future_orders", "future_revenue", "churned_subscription", "purchase_churn")
 
 
@@ -69,7 +71,7 @@ def _drop_worlds():
     _world.cache_clear()
 
 
-@pytest.fixture(scope="module", params=list(WORLDS), ids=[f"glowbeauty-{k}" for k in WORLDS])
+@pytest.fixture(scope="module", params=["a", "b"], ids=["glowbeauty-a", "glowbeauty-b"])
 def world(request):
     return _world(request.param)
 
@@ -234,8 +236,9 @@ def test_purchase_churn_beats_both_baselines_on_the_planted_future(world):
     assert all(history["model"].roc_auc > history[b].roc_auc + 0.03 for b in BASELINES)
     assert history["model"].brier < min(history[b].brier for b in BASELINES)
     # GlowBeauty's at-risk subscribers all stop ordering in the last 120 days: a window earlier nobody had, so the
-    # lowest bins (subscribers) churn more than the model fitted then expects
-    _assert_calibrated(history["model"], per_bin=0.2, mean=0.08)
+    # lowest bins (subscribers) churn more than the model fitted then expects; as their fading opens and tickets now
+    # rank them together (lapsing subscribers showed both), half of one bin stops ordering against a predicted 0.06
+    _assert_calibrated(history["model"], per_bin=0.3, mean=0.08)
 
     # scored at the end of the data, judged by what GlowBeauty planted for the next 90 days
     scores = model.score(ev, cutoff)
@@ -252,27 +255,63 @@ def test_purchase_churn_beats_both_baselines_on_the_planted_future(world):
     _assert_calibrated(m["model"], per_bin=0.25, mean=0.1)
 
 
-def test_subscription_churn(world):
-    name, truth, ev, cutoff = world
-    if name == "a":  # 2,000 customers: too few cancellations in the last 90 days to learn from
-        with pytest.raises(ValueError, match=r"subscription churn \(training.*churned .* at least 20 of each"):
-            train_churn_model(ev, "subscription", cutoff=cutoff)
-        return
+def test_history_cancels_subscriptions_as_the_future_does():
+    """The history's cancellations come from the future's hazard: spread over the history, most of them after
+    skipped charges, with support tickets shortly before and opens fading, while the subscribers still active at
+    the end are, apart from the at-risk ones, on schedule."""
+    _, truth, ev, cutoff = _world("b")
+    end = cutoff - DAY
+    subs = ev[ev["type"] == "subscription_created"]
+    props = subs["properties"].map(json.loads)
+    interval = dict(zip(props.map(lambda p: str(p["subscription_id"])), props.map(lambda p: p["interval_days"]),
+                        strict=True))
+    person_of = dict(zip(props.map(lambda p: str(p["subscription_id"])), subs["person_id"], strict=True))
+    cancels = ev[ev["type"] == "subscription_cancelled"]
+    cancels = cancels.assign(sub=cancels["properties"].map(lambda p: str(json.loads(p)["subscription_id"])))
+    assert {truth["persons"][person_of[s]]["persona"] for s in cancels["sub"]} == {"churned_high_value"}
+    ago = (end - cancels["time"]) / DAY
+    assert (ago < 90).sum() >= 20 and ((ago >= 90) & (ago < 180)).sum() >= 20 and (ago >= 365).sum() >= 3
+    charges = ev[ev["type"] == "charge_paid"]
+    charges = charges.assign(sub=charges["properties"].map(lambda p: str(json.loads(p)["subscription_id"])))
+    last_charge = charges.groupby("sub")["time"].max()
+    tickets = ev[ev["type"] == "ticket_created"]
+    skipped = ticket_before = 0
+    for sub, at in zip(cancels["sub"], cancels["time"], strict=True):
+        skipped += (at - last_charge[sub]) / DAY > interval[sub]  # a charge fell due and was not paid
+        mine = tickets[tickets["person_id"] == person_of[sub]]["time"]
+        ticket_before += bool(((mine < at) & (mine >= at - 90 * DAY)).any())
+    assert 0.35 < skipped / len(cancels) < 0.8  # most decline first, some cancel while still charged on schedule
+    assert ticket_before / len(cancels) > 0.5
+
+
+def test_subscription_churn_needs_enough_cancellations():
+    _, _, ev, cutoff = _world("a")  # 2,000 customers: too few cancellations in the last 90 days to learn from
+    with pytest.raises(ValueError, match=r"subscription churn \(training.*churned .* at least 20 of each"):
+        train_churn_model(ev, "subscription", cutoff=cutoff)
+
+
+@pytest.mark.parametrize("name", ["b", "c"], ids=["glowbeauty-b", "glowbeauty-c"])
+def test_subscription_churn_beats_both_baselines_on_the_planted_future(name):
+    _, truth, ev, cutoff = _world(name)
     model = train_churn_model(ev, "subscription", cutoff=cutoff)
     assert model.card.calibration_method == "sigmoid"  # a thousand subscribers, a few dozen cancellations
     history = model.card.evaluation
     assert history["model"].positives >= 20
-    assert all(history["model"].roc_auc > history[b].roc_auc for b in BASELINES)
+    assert all(history["model"].roc_auc > history[b].roc_auc + 0.1 for b in BASELINES)
     assert history["model"].brier < history["model"].brier_base_rate and history["model"].top_decile_lift > 3
-    # Against the planted future the model only ranks better than chance: there, at-risk subscribers (skipped
-    # charges, recent tickets) mostly cancel, but the history has no subscriber who skipped charges and then
-    # cancelled (its only cancellations are lapsed high-value subscribers, who cancel on schedule), so no model of
-    # the past can learn it, while days since the last order captures it by construction.
+    # The history's subscriptions end by the hazard the planted future follows (skipped charges, recent tickets, a
+    # refund request, fading opens, frailty), so what the model learns there carries over to the future. Days since
+    # the last order is a strong baseline there by construction (the at-risk subscribers are exactly those who have
+    # skipped charges), and the hazard's own observable log-odds reach an AUC of only about 0.91 (frailty and chance
+    # decide the rest): the model's margin is a point or so.
     scores = model.score(ev, cutoff)
     m = model.evaluate(churn_features(ev, cutoff, persons=scores.index),
                        _truth_labels(truth, scores.index, "subscription"))
     assert m["model"].n == len(scores) and 0.15 < m["model"].base_rate < 0.3
-    assert m["model"].roc_auc > 0.6
+    for b in BASELINES:
+        assert m["model"].roc_auc > m[b].roc_auc, (b, m["model"].roc_auc, m[b].roc_auc)
+    assert m["model"].roc_auc > 0.87 and m["model"].top_decile_lift > 3
+    assert m["model"].brier < 0.85 * m["model"].brier_base_rate
 
 
 def test_too_little_history_says_what_is_missing():
