@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from core.cdp import btyd
 from core.cdp.churn import TARGETS, ChurnModel, churn_population, train_churn_model
@@ -196,6 +197,15 @@ def score_persons(predictor: Predictor, events: pd.DataFrame, transactions: pd.D
     idx = pd.Index(np.sort(ev["person_id"].unique()) if persons is None else persons, name="person_id")
     out = pd.DataFrame(index=idx)
     feats = churn_features(ev, as_of, persons=idx)
+    with threadpool_limits(limits=1):  # one thread: on a busy 2-core machine OpenMP threads halve the speed
+        _churn_columns(predictor, ev, as_of, idx, feats, out)
+    _lifetime_columns(predictor, transactions, as_of, idx, feats, out, seed)
+    out = out.reset_index()
+    return out[list(PREDICTION_COLUMNS)]
+
+
+def _churn_columns(predictor: Predictor, ev: pd.DataFrame, as_of: pd.Timestamp, idx: pd.Index,
+                   feats: pd.DataFrame, out: pd.DataFrame) -> None:
     for target in TARGETS:
         col = f"{target}_churn_risk"
         out[col] = np.nan
@@ -208,6 +218,10 @@ def score_persons(predictor: Predictor, events: pd.DataFrame, transactions: pd.D
     out["churn_risk"] = out["subscription_churn_risk"].where(sub, out["purchase_churn_risk"])
     out["churn_target"] = np.where(sub, "subscription", np.where(out["purchase_churn_risk"].notna(), "purchase",
                                                                   None))
+
+
+def _lifetime_columns(predictor: Predictor, transactions: pd.DataFrame, as_of: pd.Timestamp, idx: pd.Index,
+                      feats: pd.DataFrame, out: pd.DataFrame, seed: int) -> None:
     for c in ("predicted_ltv", "predicted_ltv_low", "predicted_ltv_high", "expected_purchases", "p_alive"):
         out[c] = np.nan
     next_days = pd.Series(np.nan, index=idx)
@@ -232,5 +246,3 @@ def score_persons(predictor: Predictor, events: pd.DataFrame, transactions: pd.D
     out["next_order_date"] = pd.to_datetime(day0 + pd.to_timedelta(np.ceil(next_days.to_numpy()), unit="D"))
     for c in POLICY_FEATURES:
         out[c] = feats[c].to_numpy()
-    out = out.reset_index()
-    return out[list(PREDICTION_COLUMNS)]
