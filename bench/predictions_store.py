@@ -12,19 +12,24 @@ nothing (fit + score of every person) and after a one-partition change, with tim
    partition, concatenated) and ``state.json`` via ``write_state`` (``as_of`` = ``as_of_day`` of the newest event).
 2. A fresh worker process runs ``update_predictions`` with no predictions stored: the refit (churn models on the
    sampled partitions, lifetime models on every buyer), the scoring of all 256 partitions, the policy columns,
-   the table and the discovered segments. Peak resident memory is read from ``getrusage``; the worker also wraps
-   (in this process only, the pipeline is not changed) the pipeline's steps with timers to show where the time
-   and memory go.
+   the table and the discovered segments. Peak resident memory is read from ``getrusage`` (the base is built,
+   and the change below made, in processes of their own, so the small parent adds nothing to a worker's peak);
+   the worker also wraps (in its process only, the pipeline is not changed) the pipeline's steps with timers to
+   show where the time and memory go. ``--omp1`` runs the full update a second time with ``OMP_NUM_THREADS=1``;
+   every full update's figures are kept in ``bench-runs.json`` beside the base and listed with their load.
 3. An incremental update as after a webhook: one order added to a person of partition 17, that partition's
    person events, behaviour tables and profiles rewritten and ``state.json`` written with the partition's new
    token (as an incremental refresh does), then ``update_predictions`` again in a fresh process: it must rescore
-   exactly one partition.
+   exactly one partition. Afterwards (outside the measured update) it times the update's last filter of the
+   table against the profiles' person ids, beside the same test done by Arrow.
 
 The model-card figures are on replicated data (each world person 50 times, times jittered), so they say how the
 pipeline behaves at this size, not how well the models would do on 1M real customers.
 
-Run: ``nice .venv/bin/python bench/predictions_store.py [--customers 1000000] [--world 20000] [--keep DIR]``
-(``--keep DIR`` builds the base there or reuses it; ``--profile`` adds a cProfile of the full update).
+Run: ``nice .venv/bin/python bench/predictions_store.py [--customers 1000000] [--world 20000] [--keep DIR]
+[--omp1] [--profile]`` (``--keep DIR`` builds the base there, about 15 minutes and 4 GB at full size, or reuses it;
+each update then takes 4-10 minutes on 2 cores; ``--profile`` prints a cProfile of the full and incremental
+updates).
 """
 
 from __future__ import annotations
@@ -297,6 +302,23 @@ def _probe_isin(root: Path) -> dict:
             "arrow_is_in_s": t2 - t1, "same": bool((a == b).all())}
 
 
+def _pipeline() -> dict:
+    """Which pipeline this worker ran: the commit, whether its files differ from it, and two facts the findings
+    depend on (read from the source, so a report never credits a fix that is not in)."""
+    import inspect
+
+    from core.cdp import scoring
+    from functions.cdp import predictions
+
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "core/cdp", "functions/cdp")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(dirty),
+            "predict_one_thread": "threadpool_limits" in inspect.getsource(scoring.score_persons),
+            "filter_isin_set": ".isin(set(profiles" in inspect.getsource(predictions.update_predictions)}
+
+
 def worker(root: Path, profile: Path | None) -> dict:
     """``update_predictions`` on the base at ``root``, in this (fresh) process; returns figures."""
     from functions.cdp.predictions import update_predictions
@@ -319,7 +341,7 @@ def worker(root: Path, profile: Path | None) -> dict:
     key = root / "workspaces" / WS / "cdp" / "predictions.parquet"
     cards = store.read_json(cdp_key(WS, "predictions", "models.json"))
     return {"result": res, "elapsed_s": elapsed, "rss_start_mb": rss0, "rss_peak_mb": _rss_mb(), "hwm_mb": _hwm_mb(),
-            "omp_threads": os.environ.get("OMP_NUM_THREADS", "default"),
+            "omp_threads": os.environ.get("OMP_NUM_THREADS", "default"), "pipeline": _pipeline(),
             "load_before": load0, "load_after": _load(), "table_mb": key.stat().st_size / 2**20,
             "model_pkl_mb": (root / "workspaces" / WS / "cdp" / "predictions" / "model.pkl").stat().st_size / 2**20,
             "steps": {k: {**v, "s": round(v["s"], 2)} for k, v in steps.items()}, "cards": cards}
@@ -345,6 +367,29 @@ def _top_profile(path: Path, n: int = 25) -> str:
     buf = io.StringIO()
     pstats.Stats(str(path), stream=buf).sort_stats("cumulative").print_stats(n)
     return buf.getvalue()
+
+
+PREDICT = "  churn model predict (calibrated gradient-boosting ensemble)"
+
+
+def _record(root: Path, name: str, res: dict) -> None:
+    """Append a run's headline figures to ``bench-runs.json`` beside the base (kept with ``--keep``)."""
+    f = root / "bench-runs.json"
+    runs = json.loads(f.read_text()) if f.exists() else []
+    t = res["result"].get("timings", {})
+    runs.append({"at": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "run": name,
+                 "omp_threads": res.get("omp_threads"), "commit": res.get("pipeline", {}).get("commit"),
+                 "predict_one_thread": res.get("pipeline", {}).get("predict_one_thread"),
+                 "load_before": res["load_before"][0], "load_after": res["load_after"][0],
+                 "total_s": round(res["elapsed_s"], 1), "fit_s": t.get("fit", 0.0), "score_s": t.get("score", 0.0),
+                 "predict_s": round(res["steps"].get(PREDICT, {}).get("s", 0.0), 1),
+                 "peak_mb": round(res["rss_peak_mb"])})
+    f.write_text(json.dumps(runs, indent=1))
+
+
+def _history(root: Path) -> list[dict]:
+    f = root / "bench-runs.json"
+    return [r for r in (json.loads(f.read_text()) if f.exists() else []) if r["run"] != "incremental"]
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -392,6 +437,29 @@ def _cards(cards: dict) -> list[str]:
     return rows
 
 
+def _predict_threads(r: dict) -> int | None:
+    """1 when the run's churn predict ran on one thread (by the environment or by the pipeline), 2 when on the
+    default threads, None when not known."""
+    if str(r.get("omp_threads")) == "1" or r.get("predict_one_thread"):
+        return 1
+    return 2 if r.get("predict_one_thread") is False else None
+
+
+def _history_table(history: list[dict]) -> list[str]:
+    if not history:
+        return []
+    rows = ["Every full update of this base (same data, fresh process each; the last are this report's):", "",
+            "| when (UTC) | pipeline | `OMP_NUM_THREADS` | churn predict on | load before → after | total | fit | "
+            "score | of it churn predict | peak RSS |", "|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in history:
+        on = _predict_threads(r)
+        rows.append(f"| {r['at']} | {r.get('commit') or '?'} | {r.get('omp_threads') or 'default'} | "
+                    f"{ {1: 'one thread', 2: 'default threads'}.get(on, 'not known') } | {r['load_before']:.1f} → "
+                    f"{r['load_after']:.1f} | {r['total_s']:.0f} s | {r['fit_s']:.0f} s | {r['score_s']:.0f} s | "
+                    f"{r['predict_s']:.0f} s | {r['peak_mb']:,} MB |")
+    return [*rows, ""]
+
+
 def _steps(steps: dict) -> list[str]:
     rows = ["| step (wrapped in the worker only) | calls | time | peak RSS after |", "|---|---:|---:|---:|"]
     for _, _, k in STEPS:
@@ -402,33 +470,40 @@ def _steps(steps: dict) -> list[str]:
     return rows
 
 
-def _findings(full: dict, inc: dict, omp1: dict | None) -> list[str]:
+def _findings(full: dict, inc: dict, omp1: dict | None, history: list[dict]) -> list[str]:
     """What the figures say about where the time and memory go."""
-    label = "  churn model predict (calibrated gradient-boosting ensemble)"
     score = full["result"]["timings"].get("score", 0.0)
-    pred = full["steps"].get(label, {}).get("s", 0.0)
+    pred = full["steps"].get(PREDICT, {}).get("s", 0.0)
     out = ["**Where it goes.**", "",
-           f"- Scoring is the largest part of a full update ({score:.0f} s of {full['elapsed_s']:.0f} s). Of it, "
-           f"{pred:.0f} s ({pred / max(score, 1e-9):.0%}) is the churn models' predict: each call runs 2 targets × "
-           "5 calibration folds × 150 trees = 1,500 `HistGradientBoosting` tree predictions, each its own OpenMP "
-           "parallel region, whose start-up dominates on a busy 2-core machine."]
-    if omp1 is not None:
-        p1 = omp1["steps"].get(label, {}).get("s", 0.0)
-        out[-1] += (f" With `OMP_NUM_THREADS=1` (same base, load {omp1['load_before'][0]:.1f} instead of "
-                    f"{full['load_before'][0]:.1f}) the predict takes {p1:.0f} s, the scoring "
-                    f"{omp1['result']['timings'].get('score', 0):.0f} s and the whole update "
-                    f"{omp1['elapsed_s']:.0f} s: limiting the predict to one thread "
-                    "(`threadpoolctl.threadpool_limits(1, 'openmp')` around `ChurnModel.predict`) is the cheapest "
-                    "gain; scoring partitions in batches already made it 26 calls instead of 256.")
+           f"- Scoring: {score:.0f} s of {full['elapsed_s']:.0f} s in this run, {pred:.0f} s of it "
+           f"({pred / max(score, 1e-9):.0%}) in the churn models' predict, which runs 2 targets × 5 calibration "
+           "folds × 150 trees = 1,500 `HistGradientBoosting` tree predictions per batch, each its own OpenMP "
+           "parallel region (26 batches of about 40,000 persons: 1,500 × 26 × 2 = 78,000 regions)."]
+    one = [r for r in history if _predict_threads(r) == 1 and r["predict_s"]]
+    dflt = [r for r in history if _predict_threads(r) == 2 and r["predict_s"]]
+    if one and dflt:
+        lo, hi = min(dflt, key=lambda r: r["load_before"]), max(dflt, key=lambda r: r["predict_s"])
+        out[-1] += (f" Over the full updates of this base (table below): on one thread the predict took "
+                    f"{min(r['predict_s'] for r in one):.0f}–{max(r['predict_s'] for r in one):.0f} s whatever the "
+                    f"load; on the default two OpenMP threads {lo['predict_s']:.0f} s at load "
+                    f"{lo['load_before']:.1f} and up to {hi['predict_s']:.0f} s at load {hi['load_before']:.1f} "
+                    "(most likely the threads waiting at every region's barrier for a core other processes hold); "
+                    "two threads were never faster.")
+    if full.get("pipeline", {}).get("predict_one_thread"):
+        out[-1] += (" The pipeline measured here already runs it on one thread (`score_persons` wraps the churn "
+                    "columns in `threadpoolctl.threadpool_limits(1)`), so this run's predict is the one-thread "
+                    "figure whatever the environment.")
+    elif dflt:
+        out[-1] += (" Limiting the predict to one thread (`threadpoolctl.threadpool_limits(1)` around it) removes "
+                    "the worst case at no cost here.")
     checks = sum(full["steps"].get(k, {}).get("s", 0.0) for _, n, k in STEPS
                  if n in ("select_purchase_model", "evaluate_adjustment"))
     fit = full["result"]["timings"].get("fit", 0.0)
     out.append(f"- The fit takes {fit:.0f} s; {checks:.0f} s of it ({checks / max(fit, 1e-9):.0%}) are the two "
                "holdout checks (BG/NBD against MBG/NBD, then the churn-adjusted P(alive), which trains a third "
                "churn model one horizon back)" + (
-                   f"; with `OMP_NUM_THREADS=1` the fit takes {omp1['result']['timings'].get('fit', 0):.0f} s "
-                   "(tree training and the lifetime fits' linear algebra also fight over the 2 cores)."
-                   if omp1 is not None else "."))
+                   f"; {omp1['result']['timings'].get('fit', 0):.0f} s with `OMP_NUM_THREADS=1` in the run beside "
+                   "it (the tree training is OpenMP too)." if omp1 is not None else "."))
     peak = full["rss_peak_mb"]
     first = next((k.strip() for k, v in full["steps"].items()  # in the order the steps first returned
                   if v.get("peak_at_first_return_mb", 0) >= 0.9 * peak), None)
@@ -443,15 +518,24 @@ def _findings(full: dict, inc: dict, omp1: dict | None) -> list[str]:
             "reads, filters, sorts and rewrites the whole 1M-row predictions table and reads all profiles, so a "
             "webhook's update costs about as much memory as a full one.")
     if probe:
-        line += (f" One line is most of that time: `out[\"person_id\"].isin(set(profiles[\"person_id\"]))` on "
-                 f"{probe['rows']:,} `{probe['dtype']}` ids takes {probe['isin_set_s']:.1f} s (pandas' Arrow "
-                 f"string `isin` turns every value into a Python scalar) against {probe['arrow_is_in_s']:.2f} s for "
-                 "`pyarrow.compute.is_in` on the same arrays (same result); the full update pays it too.")
+        old = (f"`out[\"person_id\"].isin(set(profiles[\"person_id\"]))` on {probe['rows']:,} "
+               f"`{probe['dtype']}` ids takes {probe['isin_set_s']:.1f} s (pandas' Arrow string `isin` turns every "
+               f"value into a Python scalar) against {probe['arrow_is_in_s']:.2f} s for `pyarrow.compute.is_in` on "
+               "the same arrays (same result)")
+        if inc.get("pipeline", {}).get("filter_isin_set", True):
+            line += f" One line is most of that time: {old}; the full update pays it too."
+        else:
+            line += (f" Its last filter used to be {old}; the pipeline measured here uses `pyarrow.compute.is_in`. "
+                     "What remains is whole-table work: reading the table and the profiles, dropping and "
+                     "re-adding the partition's rows, sorting 1M ids and writing 31 MB. Keeping the predictions "
+                     "per person partition, like the behaviour tables, would cut the table's share of that to "
+                     "1/256 (the profiles would still be read whole).")
     out.append(line)
     return out
 
 
-def fragment(meta: dict, full: dict, inc: dict, change: dict, omp1: dict | None = None) -> str:
+def fragment(meta: dict, full: dict, inc: dict, change: dict, omp1: dict | None = None,
+             history: list[dict] | None = None) -> str:
     src = ", ".join(f"{k} {v:,}" for k, v in sorted(meta["by_source"].items(), key=lambda kv: -kv[1]))
     cols = [("full (from nothing)", full), ("incremental (1 partition changed)", inc)]
     if omp1 is not None:
@@ -497,8 +581,9 @@ def fragment(meta: dict, full: dict, inc: dict, change: dict, omp1: dict | None 
         "",
         *_steps(full["steps"]),
         "",
-        *_findings(full, inc, omp1),
+        *_findings(full, inc, omp1, history or []),
         "",
+        *_history_table(history or []),
         f"Model cards (`predictions/models.json`) of the full fit — **on replicated data** (each world person "
         f"{meta['copies']} times), so they show the pipeline working at this size, not the models' quality on "
         f"1M distinct customers; churn models fitted on {full['cards'].get('fitted_on_persons', 0):,} persons "
@@ -506,8 +591,8 @@ def fragment(meta: dict, full: dict, inc: dict, change: dict, omp1: dict | None 
         "",
         *_cards(full["cards"]),
         "",
-        "Reproduce: `nice .venv/bin/python bench/predictions_store.py` (`--customers`, `--world`, `--keep DIR` to "
-        "build the base there or reuse it, `--profile` for a cProfile of the full update).",
+        "Reproduce: `nice .venv/bin/python bench/predictions_store.py --omp1` (`--customers`, `--world`, `--keep DIR` "
+        "to build the base there or reuse it, `--profile` for a cProfile of the updates).",
     ]
     return "\n".join(lines)
 
@@ -561,6 +646,7 @@ def main() -> None:
         print(f"{name} update (load {_load()}) ...", flush=True)
         runs[name] = run_worker(root, *(["--profile-out", str(prof)] if prof else []), omp=omp)
         print(json.dumps({k: v for k, v in runs[name].items() if k != "cards"}, indent=1), flush=True)
+        _record(root, name, runs[name])
         if prof is not None:
             print(_top_profile(prof), flush=True)
     change = run_worker(root, "--task", "touch")
@@ -572,7 +658,8 @@ def main() -> None:
     print(json.dumps({k: v for k, v in inc.items() if k != "cards"}, indent=1), flush=True)
     if inc["result"].get("scored_parts") != 1:
         raise SystemExit(f"the incremental update scored {inc['result'].get('scored_parts')} partitions, not 1")
-    frag = fragment(meta, runs["full"], inc, change, runs.get("full_omp1"))
+    _record(root, "incremental", inc)
+    frag = fragment(meta, runs["full"], inc, change, runs.get("full_omp1"), _history(root))
     (ROOT / "bench" / "results" / "predictions_store.md").write_text(frag + "\n")
     print(frag)
     if tmp is not None:
