@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 MIN_CUSTOMERS = 50
+MAX_LOG_VARIANCE = 1.0  # cap of a parameter draw's log-variance along any direction (ModelFit.sample)
 MIN_REPEAT_BUYERS = 10
 _LOG_BOUND = 18.0  # log-parameters stay within exp(+-18): far outside any sensible value, keeps L-BFGS-B finite
 
@@ -75,9 +76,15 @@ class ModelFit:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` parameter draws (rows) from the asymptotic normal of the log-parameters, for intervals. A
-        parameter at its bound (e.g. BG/NBD's ``a`` when nobody seems to drop out) has a nearly flat likelihood
-        and a huge log-variance: its draws are kept within e^±40 so that they stay finite."""
-        draws = rng.multivariate_normal(np.log(self.params), self.cov_log, size=n, method="eigh")
+        parameter at its bound (e.g. BG/NBD's ``a`` when nobody seems to drop out, Gamma-Gamma's ``q`` and ``v``
+        together when every customer spends alike) has a nearly flat likelihood and a huge log-variance along
+        that direction; the numerical Hessian there is not exact, so long draws along it leave the ridge (a
+        spend rate ``q / v`` off by orders of magnitude). The covariance's eigenvalues are capped at
+        :data:`MAX_LOG_VARIANCE` (a factor e^±1.6 at 90%), which keeps the draws near the ridge; they are also
+        kept within e^±40 so that they stay finite."""
+        vals, vecs = np.linalg.eigh((self.cov_log + self.cov_log.T) / 2)
+        cov = (vecs * np.clip(vals, 0.0, MAX_LOG_VARIANCE)) @ vecs.T
+        draws = rng.multivariate_normal(np.log(self.params), cov, size=n, method="eigh")
         return np.exp(np.clip(draws, -40.0, 40.0))
 
     def describe(self) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from core.cdp import btyd
+from core.cdp.recurring import Recurring
 
 __all__ = [
     "SUMMARY_COLUMNS", "PREDICTION_COLUMNS", "CustomerModels", "clean_transactions", "rfm_summary",
@@ -218,16 +219,17 @@ def _with_p_alive(out: pd.DataFrame, given: np.ndarray) -> tuple[pd.DataFrame, n
 
 
 def _predictive_value(models: CustomerModels, horizon: float, x, t_x, T, m, scale: np.ndarray, level: float,
-                      n_draws: int, seed: int, chunk: int = 5000,
-                      alive: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      n_draws: int, seed: int, chunk: int = 5000, alive: np.ndarray | None = None,
+                      recurring: Recurring | None = None, discount: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Interval of each customer's realised (discounted) revenue in the horizon, by simulation: parameter draws
     from both fits, then per draw whether she is alive (P(alive) of the purchase model: under MBG/NBD below 1
     for one-time buyers too, as the coin after the first purchase may have dropped her), her Poisson purchases
     from the posterior rate ``Gamma(r + x, alpha + T)``, cut at the future purchase after which she drops out
     (the coin is tossed after each purchase; given alive, ``p ~ Beta(a, b + n)`` with ``n`` the coins survived:
     x under BG/NBD, x + 1 under MBG/NBD), and their values from the posterior spend rate
-    ``Gamma(p x + q, v + x m)``. Only the draws that get that far are simulated further. Chunks of customers run
-    on threads, each with its own seeded generator."""
+    ``Gamma(p x + q, v + x m)``. Only the draws that get that far are simulated further. ``recurring`` charges,
+    simulated by :meth:`Recurring.sample`, add to each draw. Chunks of customers run on threads, each with its
+    own seeded generator."""
     seeds = np.random.SeedSequence(seed)
     rng = np.random.default_rng(seeds.spawn(1)[0])
     model = models.model
@@ -254,6 +256,11 @@ def _predictive_value(models: CustomerModels, horizon: float, x, t_x, T, m, scal
         spend_rate = rng.gamma(p[di] * xi + q[di], 1.0 / (v[di] + xi * mc[ci]))
         value = np.zeros(pa.shape)
         value[ci, di] = rng.gamma(n_purchases * p[di], 1.0 / spend_rate) * scale[sl][ci]
+        if recurring is not None:
+            rows = np.arange(len(x))[sl]
+            subs = rows[recurring.active[sl]]
+            if len(subs):
+                value[subs - start] += recurring.sample(subs, horizon * models.unit_days, n_draws, rng, discount)
         qs = np.quantile(value, [tail, 1 - 2 * tail, 1 - tail], axis=1)
         low[sl] = qs[0]
         # a lower tail absorbed by "no purchase" puts the whole miss rate above: [0, q(level)]
@@ -280,7 +287,8 @@ def _point_predictions(summary: pd.DataFrame, models: CustomerModels, horizon: f
 
 def predict_customers(summary: pd.DataFrame, models: CustomerModels, horizon_days: float,
                       discount_rate_annual: float = 0.0, level: float = 0.9, n_draws: int = 200,
-                      seed: int = 0, p_alive: np.ndarray | None = None) -> pd.DataFrame:
+                      seed: int = 0, p_alive: np.ndarray | None = None,
+                      recurring: Recurring | None = None) -> pd.DataFrame:
     """Per customer of ``summary``: what the next ``horizon_days`` after the cutoff hold.
 
     - ``expected_purchases``: the purchase model's (BG/NBD or MBG/NBD) conditional expectation;
@@ -303,6 +311,10 @@ def predict_customers(summary: pd.DataFrame, models: CustomerModels, horizon_day
       a churn classifier that sees more than purchase timing. Given alive, purchases and spend stay the models'
       (the expectations are the model's conditional ones times this P(alive)), and the simulation draws alive
       from it.
+    - ``recurring`` (optional, rows aligned with ``summary``): subscription charges ahead
+      (:mod:`core.cdp.recurring`), when ``summary`` holds one-off orders only. Their expected count and revenue add
+      to the expectations, P(no purchase) multiplies by P(no charge), P(alive) is at least the chance she pays
+      her next charge, and the interval's draws include them.
     """
     if horizon_days < 0:
         raise ValueError("horizon_days must be >= 0")
@@ -317,8 +329,17 @@ def predict_customers(summary: pd.DataFrame, models: CustomerModels, horizon_day
     purchases = out["expected_purchases"].to_numpy()
     share = _discount_share(models.model, models.purchase.params, horizon, x, t_x, T, discount_rate_annual,
                             models.unit_days, purchases)
-    low, high = _predictive_value(models, horizon, x, t_x, T, m, share, level, n_draws, seed, alive=alive)
+    low, high = _predictive_value(models, horizon, x, t_x, T, m, share, level, n_draws, seed, alive=alive,
+                                  recurring=recurring, discount=discount_rate_annual)
     out["predicted_ltv"] = out["expected_revenue"].to_numpy() * share
+    if recurring is not None:
+        charges = recurring.expected(horizon_days)
+        out["expected_purchases"] += charges
+        out["expected_revenue"] += charges * recurring.amount
+        out["predicted_ltv"] += recurring.expected(horizon_days, discount_rate_annual) * recurring.amount
+        out["churn_probability"] *= recurring.p_none(horizon_days)
+        first = np.clip(recurring.factor, 0.0, 1.0) * recurring.survival[:, 0]
+        out["p_alive"] = np.where(recurring.active, np.maximum(out["p_alive"].to_numpy(), first), out["p_alive"])
     out["predicted_ltv_low"], out["predicted_ltv_high"] = low, high
     return out
 

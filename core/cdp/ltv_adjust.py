@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.cdp import btyd
-from core.cdp.churn import train_churn_model
+from core.cdp.churn import churn_population, train_churn_model
 from core.cdp.churn_features import as_utc, churn_features
 from core.cdp.ltv import CustomerModels, evaluate_holdout, fit_customer_models, predict_customers, rfm_summary
 
@@ -60,13 +60,18 @@ def _error(ev: dict[str, float]) -> float:
 
 
 def evaluate_adjustment(events: pd.DataFrame, daily: pd.DataFrame, as_of: pd.Timestamp | str, model: str,
-                        horizon_days: int = 90, random_state: int = 0) -> AdjustmentCheck:
+                        horizon_days: int = 90, random_state: int = 0,
+                        skip_subscribers: bool = False) -> AdjustmentCheck:
     """Whether the churn-adjusted P(alive) predicts the ``horizon_days`` before ``as_of`` better than the plain
     lifetime model ``model``, on the persons of ``events`` (``daily``: ``customer, day, amount`` order totals).
+    ``skip_subscribers``: judge only the persons without an active subscription one horizon back (when ``daily``
+    holds one-off orders and subscriptions are predicted from their schedule, :mod:`core.cdp.recurring`).
     Raises ``ValueError`` when either model cannot be fitted one horizon back."""
     cut = as_utc(as_of) - horizon_days * _DAY
     last = (cut - _DAY).tz_localize(None)
     persons = pd.Index(events["person_id"].dropna().unique())
+    if skip_subscribers:
+        persons = persons.difference(churn_population(events, cut, "subscription"))
     calib = daily[daily["day"] <= last]
     summary_all = rfm_summary(calib, "customer", "day", "amount", last)
     models = fit_customer_models(summary_all, model=model)

@@ -6,11 +6,14 @@ data's end, and the per-person prediction columns they give.
 * the two churn models of :mod:`core.cdp.churn` (subscription and purchase, 90 days), on ``events`` (which may be
   a sample of persons: a model needs a few tens of thousands of people, not a million). A target with too little
   history gets a message instead of a model;
-* BG/NBD or MBG/NBD, with Gamma-Gamma (:mod:`core.cdp.ltv`), on every buyer's daily order totals: both are fitted
-  on the orders up to ``as_of - 90 days`` and the one that predicted the 90 days after it better is refitted on
-  everything (:func:`core.cdp.ltv.select_purchase_model`); then, the same way one horizon back, whether taking
-  P(alive) from the purchase-churn classifier predicts better (:mod:`core.cdp.ltv_adjust`); both checks are on
-  the card;
+* BG/NBD or MBG/NBD, with Gamma-Gamma (:mod:`core.cdp.ltv`), on the daily order totals of the buyers among
+  ``events``' persons: when the events hold paid subscription charges, on their one-off orders only, the charges
+  being predicted from each subscription's schedule and cancellation risk (:mod:`core.cdp.recurring`, its factors
+  calibrated on monthly backtests). Both purchase models are fitted on the orders up to ``as_of - 90 days`` and
+  the one that predicted the 90 days after it better is refitted on everything
+  (:func:`core.cdp.ltv.select_purchase_model`); then, the same way one horizon back (on the persons without an
+  active subscription when charges are split off), whether taking P(alive) from the purchase-churn classifier
+  predicts better (:mod:`core.cdp.ltv_adjust`); both checks are on the card;
 * the shifted-beta-geometric retention of subscriptions, per 30-day month (created to cancelled, or still active
   at ``as_of``), for what a new subscriber is worth.
 
@@ -40,15 +43,24 @@ from core.cdp.churn import TARGETS, ChurnModel, churn_population, train_churn_mo
 from core.cdp.churn_features import as_utc, churn_features
 from core.cdp.ltv import CustomerModels, fit_customer_models, predict_customers, rfm_summary, select_purchase_model
 from core.cdp.ltv_adjust import alive_from_churn, evaluate_adjustment
+from core.cdp.recurring import (
+    RecurringCalibration,
+    calibrate_recurring,
+    charge_days,
+    one_off_days,
+    recurring_schedule,
+    sbg_cancel_90,
+)
 
 __all__ = [
     "PREDICTION_COLUMNS", "POLICY_FEATURES", "LTV_HORIZON_DAYS", "CHURN_HORIZON_DAYS", "Predictor",
-    "subscription_lifetimes", "fit_predictor", "score_persons",
+    "subscription_lifetimes", "fit_predictor", "score_persons", "predict_lifetime",
 ]
 
 CHURN_HORIZON_DAYS = 90
 LTV_HORIZON_DAYS = 365
 RETENTION_PERIOD_DAYS = 30.0
+RECURRING_BACKTESTS = 12  # monthly cutoffs that calibrate the charge schedule (core.cdp.recurring)
 POLICY_FEATURES: tuple[str, ...] = ("tickets_90d", "days_since_last_ticket", "opens_trend_90", "charges_failed_90d",
                                     "charge_overdue")
 PREDICTION_COLUMNS: tuple[str, ...] = (
@@ -74,6 +86,8 @@ class Predictor:
     ltv_adjustment: dict[str, Any] | None = None
     retention: btyd.ModelFit | None = None
     retention_subscriptions: int = 0
+    recurring_split: bool = False  # subscription charges predicted from their schedule (core.cdp.recurring)
+    recurring: RecurringCalibration | None = None
     messages: dict[str, str] = field(default_factory=dict)
     fitted_on_persons: int = 0
 
@@ -91,6 +105,8 @@ class Predictor:
             **self.retention.as_dict(), "period_days": RETENTION_PERIOD_DAYS,
             "subscriptions": self.retention_subscriptions,
             "expected_paid_months_12": self.expected_paid_periods(12)}
+        out["recurring"] = {"split": self.recurring_split,
+                            "calibration": None if self.recurring is None else asdict(self.recurring)}
         out["as_of"], out["messages"] = self.as_of, dict(self.messages)
         out["fitted_on_persons"] = self.fitted_on_persons
         return out
@@ -137,10 +153,12 @@ def _daily(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_predictor(events: pd.DataFrame, transactions: pd.DataFrame, as_of: pd.Timestamp | str,
-                  random_state: int = 0) -> Predictor:
+                  random_state: int = 0, split_recurring: bool = True) -> Predictor:
     """Fit every model at ``as_of`` (see the module docstring). ``events``: person events (``person_id, type,
     time, amount, properties``), possibly of a sample of persons; ``transactions``: every buyer's orders as
-    ``person_id, day, amount`` (refunded orders left out)."""
+    ``person_id, day, amount`` (refunded orders left out); the lifetime models are fitted on the buyers among
+    ``events``' persons, whose charges are known. ``split_recurring=False`` treats paid subscription charges as
+    purchases like any other (the comparison in ``bench/ltv_worlds.py``)."""
     as_of = as_utc(as_of)
     pred = Predictor(as_of=as_of.isoformat(), fitted_on_persons=int(events["person_id"].nunique()))
     for target in TARGETS:
@@ -149,14 +167,26 @@ def fit_predictor(events: pd.DataFrame, transactions: pd.DataFrame, as_of: pd.Ti
                                                    random_state=random_state)
         except ValueError as e:
             pred.messages[target] = str(e)
+    subs = subscription_lifetimes(events, as_of)
+    pred.retention_subscriptions = int(len(subs))
+    try:
+        pred.retention = btyd.fit_sbg(subs["periods"], subs["active"])
+    except ValueError as e:
+        pred.messages["retention"] = f"subscription retention: {e}"
     last_day = (as_of - _DAY).tz_localize(None)
     daily = _daily(transactions)
+    daily = daily[daily["customer"].isin(pd.Index(events["person_id"].dropna().unique()))]
+    charges = charge_days(events)
+    pred.recurring_split = bool(len(charges)) and split_recurring
+    if pred.recurring_split:
+        daily = one_off_days(daily, charges)
+        _calibrate_recurring(pred, events, charges, as_of)
     model = "bgnbd"
     try:  # BG/NBD or MBG/NBD, whichever predicted the last 90 days better from the days before them
         choice = select_purchase_model(daily, "customer", "day", "amount", last_day, CHURN_HORIZON_DAYS)
         model, pred.ltv_choice = choice.model, choice.reason
         pred.ltv_evaluation = {**choice.evaluations[model], "cutoff": choice.calibration_cutoff.date().isoformat(),
-                               "model": model}
+                               "model": model, "orders": "one-off" if pred.recurring_split else "all"}
         pred.ltv_evaluations = choice.evaluations
     except ValueError as e:
         pred.messages["ltv_holdout"] = str(e)
@@ -166,17 +196,47 @@ def fit_predictor(events: pd.DataFrame, transactions: pd.DataFrame, as_of: pd.Ti
         pred.messages["ltv"] = str(e)
     if pred.ltv is not None and "purchase" in pred.churn:
         try:
-            check = evaluate_adjustment(events, daily, as_of, model, CHURN_HORIZON_DAYS, random_state)
+            check = evaluate_adjustment(events, daily, as_of, model, CHURN_HORIZON_DAYS, random_state,
+                                        skip_subscribers=pred.recurring_split)
             pred.ltv_adjust, pred.ltv_adjustment = check.use, asdict(check)
         except ValueError as e:
             pred.messages["ltv_adjustment"] = f"churn-adjusted lifetime value not checked: {e}"
-    subs = subscription_lifetimes(events, as_of)
-    pred.retention_subscriptions = int(len(subs))
-    try:
-        pred.retention = btyd.fit_sbg(subs["periods"], subs["active"])
-    except ValueError as e:
-        pred.messages["retention"] = f"subscription retention: {e}"
     return pred
+
+
+def _cancel_90(predictor: Predictor, feats: pd.DataFrame, risk: pd.Series | None) -> np.ndarray:
+    """Each person's P(cancel within 90 days): the subscription classifier's, else the sBG retention's."""
+    c = np.full(len(feats), np.nan) if risk is None else risk.reindex(feats.index).to_numpy(dtype=float)
+    if predictor.retention is not None:
+        sbg = sbg_cancel_90(predictor.retention, feats["sub_tenure_days"].to_numpy(dtype=float),
+                            RETENTION_PERIOD_DAYS)
+        c = np.where(np.isfinite(c), c, np.where(feats["sub_active"].to_numpy() > 0, sbg, np.nan))
+    return c
+
+
+def _calibrate_recurring(pred: Predictor, events: pd.DataFrame, charges: pd.DataFrame, as_of: pd.Timestamp) -> None:
+    """The schedule's factors on monthly backtests over the year before ``as_of - 90 days`` (see
+    :mod:`core.cdp.recurring`), or a message why not."""
+    start = as_utc(events["time"].min())
+    model = pred.churn.get("subscription")
+    backtests = []
+    for k in range(RECURRING_BACKTESTS):
+        cut = as_of - (CHURN_HORIZON_DAYS + 30 * k) * _DAY
+        if cut - start < CHURN_HORIZON_DAYS * _DAY:
+            break
+        subs = churn_population(events, cut, "subscription")
+        if not len(subs):
+            continue
+        feats = churn_features(events, cut, persons=subs)
+        risk = None
+        if model is not None:
+            with threadpool_limits(limits=1):
+                risk = model.predict(feats)
+        backtests.append((cut, feats, _cancel_90(pred, feats, risk)))
+    if not backtests:
+        pred.messages["recurring"] = "no active subscription a horizon back to check the charge schedule on"
+        return
+    pred.recurring = calibrate_recurring(backtests, charges, CHURN_HORIZON_DAYS)
 
 
 def _next_order(models: CustomerModels, summary: pd.DataFrame, p_alive: np.ndarray) -> np.ndarray:
@@ -199,7 +259,7 @@ def score_persons(predictor: Predictor, events: pd.DataFrame, transactions: pd.D
     feats = churn_features(ev, as_of, persons=idx)
     with threadpool_limits(limits=1):  # one thread: on a busy 2-core machine OpenMP threads halve the speed
         _churn_columns(predictor, ev, as_of, idx, feats, out)
-    _lifetime_columns(predictor, transactions, as_of, idx, feats, out, seed)
+    _lifetime_columns(predictor, ev, transactions, as_of, idx, feats, out, seed)
     out = out.reset_index()
     return out[list(PREDICTION_COLUMNS)]
 
@@ -220,24 +280,51 @@ def _churn_columns(predictor: Predictor, ev: pd.DataFrame, as_of: pd.Timestamp, 
                                                                   None))
 
 
-def _lifetime_columns(predictor: Predictor, transactions: pd.DataFrame, as_of: pd.Timestamp, idx: pd.Index,
-                      feats: pd.DataFrame, out: pd.DataFrame, seed: int) -> None:
-    for c in ("predicted_ltv", "predicted_ltv_low", "predicted_ltv_high", "expected_purchases", "p_alive"):
+def predict_lifetime(predictor: Predictor, events: pd.DataFrame, transactions: pd.DataFrame,
+                     features: pd.DataFrame, risks: pd.DataFrame, horizon_days: float = LTV_HORIZON_DAYS,
+                     seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Lifetime predictions (:func:`core.cdp.ltv.predict_customers` columns) over ``horizon_days`` for the buyers
+    of ``transactions`` among ``features``' persons, and their RFM summary; ``None`` without a lifetime model or
+    buyers. With subscription charges in the fit, the one-off orders go to the purchase model and the charges to
+    their schedule (:mod:`core.cdp.recurring`). ``risks``: ``purchase_churn_risk`` and
+    ``subscription_churn_risk`` by person (NaN: none)."""
+    if predictor.ltv is None:
+        return None
+    as_of = as_utc(predictor.as_of)
+    daily = _daily(transactions)
+    daily = daily[daily["customer"].isin(features.index)]
+    charges = charge_days(events) if predictor.recurring_split else None
+    if charges is not None:
+        daily = one_off_days(daily, charges)
+    if daily.empty:
+        return None
+    summary = rfm_summary(daily, "customer", "day", "amount", (as_of - _DAY).tz_localize(None))
+    f = features.reindex(summary.index)
+    rec = None
+    if charges is not None:
+        rec = recurring_schedule(f, charges, _cancel_90(predictor, f, risks["subscription_churn_risk"]),
+                                 horizon_days, predictor.recurring)
+    alive = None
+    if predictor.ltv_adjust:
+        churn = risks["purchase_churn_risk"].reindex(summary.index).to_numpy(dtype=float)
+        if rec is not None:  # a subscriber's orders are her charges: the classifier says nothing of her one-offs
+            churn = np.where(f["sub_active"].to_numpy() > 0, np.nan, churn)
+        alive = alive_from_churn(predictor.ltv, summary, churn, CHURN_HORIZON_DAYS)
+    return predict_customers(summary, predictor.ltv, horizon_days, seed=seed, p_alive=alive, recurring=rec), summary
+
+
+def _lifetime_columns(predictor: Predictor, ev: pd.DataFrame, transactions: pd.DataFrame, as_of: pd.Timestamp,
+                      idx: pd.Index, feats: pd.DataFrame, out: pd.DataFrame, seed: int) -> None:
+    cols = ("predicted_ltv", "predicted_ltv_low", "predicted_ltv_high", "expected_purchases", "p_alive")
+    for c in cols:
         out[c] = np.nan
     next_days = pd.Series(np.nan, index=idx)
-    if predictor.ltv is not None:
-        daily = _daily(transactions)
-        daily = daily[daily["customer"].isin(idx)]
-        if len(daily):
-            summary = rfm_summary(daily, "customer", "day", "amount", (as_of - _DAY).tz_localize(None))
-            alive = None
-            if predictor.ltv_adjust:
-                churn = out["purchase_churn_risk"].reindex(summary.index).to_numpy(dtype=float)
-                alive = alive_from_churn(predictor.ltv, summary, churn, CHURN_HORIZON_DAYS)
-            p = predict_customers(summary, predictor.ltv, LTV_HORIZON_DAYS, seed=seed, p_alive=alive)
-            for c in ("predicted_ltv", "predicted_ltv_low", "predicted_ltv_high", "expected_purchases", "p_alive"):
-                out.loc[p.index, c] = p[c].to_numpy()
-            next_days.loc[summary.index] = _next_order(predictor.ltv, summary, p["p_alive"].to_numpy())
+    res = predict_lifetime(predictor, ev, transactions, feats, out, LTV_HORIZON_DAYS, seed)
+    if res is not None:
+        p, summary = res
+        for c in cols:
+            out.loc[p.index, c] = p[c].to_numpy()
+        next_days.loc[summary.index] = _next_order(predictor.ltv, summary, p["p_alive"].to_numpy())
     # an active subscriber on schedule is next charged one interval after the last paid charge
     on_schedule = (feats["sub_active"] > 0) & (feats["charge_overdue"] <= 1.5)
     to_charge = (feats["sub_interval_days"] - feats["days_since_last_charge"]).clip(lower=0.0)
