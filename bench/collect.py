@@ -14,7 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["overview", "mmm", "mmm_worlds", "optimize", "simulate", "attribution", "attribution_worlds", "cdp",
-         "cdp_concurrency", "cdp_scale", "segments", "predictions", "predictions_store", "identity", "package"]
+         "cdp_concurrency", "cdp_scale", "segments", "predictions", "ltv_worlds", "predictions_store", "identity",
+         "package"]
 
 
 def machine() -> str:
