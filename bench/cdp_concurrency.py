@@ -103,7 +103,7 @@ def main() -> None:
         stop = threading.Event()
 
         def poll() -> None:
-            with httpx.Client(base_url=url, timeout=60) as c:
+            with httpx.Client(base_url=url, timeout=60, headers={"X-Growthlens-Api-Key": KEY}) as c:
                 while not stop.is_set():
                     t0 = time.perf_counter()
                     c.get("/api/health")

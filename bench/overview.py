@@ -36,6 +36,7 @@ HOST = "127.0.0.1"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-quic", "--no-first-run"]
+BENCH_KEY = "bench-overview-key"  # the deployment key the API and the dashboard share in this run
 
 
 def free_port() -> int:
@@ -85,7 +86,7 @@ def bench_core(data, repeat: int) -> float:
 def bench_api(api: str, data_end: date, repeat: int) -> dict[str, float]:
     """First request after start, then warm: the same request (cached) and distinct ranges (computed each time)."""
     out: dict[str, float] = {}
-    with httpx.Client(base_url=api, timeout=60) as c:
+    with httpx.Client(base_url=api, timeout=60, headers={"X-Growthlens-Api-Key": BENCH_KEY}) as c:
         t = time.perf_counter()
         c.get("/api/metrics/overview").raise_for_status()
         out["first"] = time.perf_counter() - t
@@ -163,7 +164,7 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="growthlens-bench-") as tmp:
         publish_dataset(LocalStore(tmp), "default", {"marketing": data.marketing, "kpis": data.kpis})
-        env = {**os.environ, "GROWTHLENS_DATA_DIR": tmp, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "GROWTHLENS_DATA_DIR": tmp, "PYTHONPATH": str(ROOT), "GROWTHLENS_API_KEY": BENCH_KEY}
         env.pop("GROWTHLENS_BUCKET", None)
         env.pop("GROWTHLENS_WORKSPACE", None)
         try:

@@ -63,6 +63,7 @@ def main() -> None:
         plan_ms = timeit(lambda a=art: make_plan(a), repeat=10)
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["GROWTHLENS_DATA_DIR"] = tmp
+            os.environ.setdefault("GROWTHLENS_API_KEY", "bench-simulate-key")
             from functions.deps import _store
 
             _store.cache_clear()
@@ -73,7 +74,7 @@ def main() -> None:
             store.write_json(model_key("default", version), art)
             from functions.app import create_app
 
-            client = TestClient(create_app())
+            client = TestClient(create_app(), headers={"X-Growthlens-Api-Key": os.environ["GROWTHLENS_API_KEY"]})
             def call(c=client, al=alloc) -> None:
                 r = c.post("/api/simulate", json={"allocation": al})
                 assert r.status_code == 200, r.text

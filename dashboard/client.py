@@ -57,9 +57,13 @@ class ApiClient:
     """A small synchronous client (httpx) with JSON in and out and one error type."""
 
     def __init__(self, base_url: str | None = None, timeout: float = 60.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, api_key: str | None = None) -> None:
+        """``api_key``: the credential every request sends (default ``GROWTHLENS_API_KEY``, which
+        ``growthlens serve`` sets for the API and the dashboard alike)."""
         self.base_url = (base_url or os.environ.get("GROWTHLENS_API_URL") or DEFAULT_API_URL).rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        key = api_key or os.environ.get("GROWTHLENS_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, headers=headers)
 
     def _send(self, method: str, path: str, raw: bool = False, **kwargs: Any) -> Any:
         try:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from functions.auth import authorize
 from functions.datasets import NoDataset
 from functions.request_limits import RequestLimits
 
@@ -36,11 +38,18 @@ def discover_groups() -> list[str]:
 ROUTE_GROUPS: list[str] = discover_groups()
 
 
+# groups whose routes authenticate themselves: health is open, the sync routes check the source's signature (or a
+# key, functions/routers/sync.py); every other group's routes need credentials (functions/auth.py)
+SELF_AUTHENTICATED_GROUPS = frozenset({"health", "sync"})
+
+
 def include_groups(app: FastAPI, groups: list[str]) -> None:
-    """Mount the routers of the named groups on ``app``."""
+    """Mount the routers of the named groups on ``app``, each behind :func:`functions.auth.authorize` unless it
+    authenticates its routes itself."""
     for name in groups:
         module = importlib.import_module(f"functions.routers.{name}")
-        app.include_router(module.router)
+        deps = [] if name in SELF_AUTHENTICATED_GROUPS else [Depends(authorize)]
+        app.include_router(module.router, dependencies=deps)
 
 
 def create_app(groups: list[str] | None = None) -> FastAPI:
@@ -50,7 +59,10 @@ def create_app(groups: list[str] | None = None) -> FastAPI:
         version="0.1.0",
         description="Marketing mix modeling, attribution and customer data for direct-to-consumer brands.",
     )
-    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+    origins = [o.strip() for o in os.environ.get("GROWTHLENS_CORS_ORIGINS", "").split(",") if o.strip()]
+    if origins:  # browsers may call the API from these origins only (the dashboard calls it server-side)
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "X-Growthlens-Api-Key"])
     app.add_middleware(RequestLimits)  # body size per route, JSON depth (see functions/request_limits.py)
 
     @app.exception_handler(NoDataset)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, HTTPException
 
+from functions.auth import DEFAULT_WORKSPACE, Principal, get_principal
 from functions.datasets import Dataset, load_dataset
 from functions.storage import Store, check_workspace, store_from_env
-
-DEFAULT_WORKSPACE = "default"
 
 
 @lru_cache(maxsize=1)
@@ -23,21 +22,19 @@ def get_store() -> Store:
     return _store()
 
 
-def get_workspace(x_growthlens_workspace: str | None = Header(default=None)) -> str:
-    """The caller's workspace.
+def get_workspace(principal: Principal = Depends(get_principal)) -> str:
+    """The caller's workspace: the one its verified credentials belong to (:mod:`functions.auth`), never a header
+    or parameter the caller sets."""
+    return principal.workspace
 
-    Locally every request works in ``GROWTHLENS_WORKSPACE`` (default ``default``). Deployed behind an authorizer,
-    the workspace will come from the caller's verified credentials; a plain header is honoured only when
-    ``GROWTHLENS_TRUST_WORKSPACE_HEADER=1`` (tests and local multi-tenant demos), never from a query parameter.
-    """
-    if x_growthlens_workspace and os.environ.get("GROWTHLENS_TRUST_WORKSPACE_HEADER") == "1":
-        ws = x_growthlens_workspace
-    else:
-        ws = os.environ.get("GROWTHLENS_WORKSPACE", DEFAULT_WORKSPACE)
+
+def deployment_workspace() -> str:
+    """The workspace of this deployment (``GROWTHLENS_WORKSPACE``, default ``default``): where a source's signed
+    webhooks land, the signature's secret being this deployment's."""
     try:
-        return check_workspace(ws)  # a "/" would reach another workspace's keys; length is bounded
+        return check_workspace(os.environ.get("GROWTHLENS_WORKSPACE", DEFAULT_WORKSPACE))
     except ValueError as e:
-        raise HTTPException(status_code=400, detail=str(e)) from e
+        raise HTTPException(status_code=500, detail=f"GROWTHLENS_WORKSPACE: {e}") from e
 
 
 def get_dataset(store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> Dataset:

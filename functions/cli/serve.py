@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -75,6 +76,25 @@ def _wait_port(host: str, port: int, proc: subprocess.Popen, timeout: float = 60
     return False
 
 
+LOCAL_KEY_FILE = "local-admin-key"
+
+
+def local_admin_key(data_dir: Path) -> str:
+    """The local deployment key (admin of ``GROWTHLENS_WORKSPACE``) that the API and the dashboard share: read from
+    ``<data dir>/local-admin-key``, created there (readable by its owner only) on first use."""
+    path = data_dir / LOCAL_KEY_FILE
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            return key
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = f"local-{secrets.token_urlsafe(32)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
 def serve(args: argparse.Namespace) -> int:
     """Start both servers and wait; stop both on Ctrl-C (or SIGTERM) or when either exits."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
@@ -82,6 +102,10 @@ def serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     env = {**os.environ, "GROWTHLENS_DATA_DIR": str(data_dir)}
     env.pop("GROWTHLENS_BUCKET", None)
+    if not env.get("GROWTHLENS_API_KEY"):
+        env["GROWTHLENS_API_KEY"] = local_admin_key(data_dir)
+        print(f"API key:    admin of this local workspace, in {data_dir / LOCAL_KEY_FILE} (send it as "
+              "'Authorization: Bearer <key>')", flush=True)
     if not args.no_demo:
         ensure_demo(data_dir, env)
     api_url = f"http://{args.host}:{args.api_port}"

@@ -6,21 +6,22 @@
   ``GROWTHLENS_DEMO_SECRETS=1`` and no secret is set.
 - ``POST /api/sync/{source}/batch``: an export (JSON array, wrapped JSON, NDJSON or CSV) through the same parsing
   and storage path; ``?topic=orders`` etc. tells the adapter what the records are when the shape does not. It is
-  authenticated like the webhooks (the source's signature over the body) or with the ``X-Growthlens-Api-Key``
-  header matching ``GROWTHLENS_API_KEY``; anything else is refused with 401. An export larger than a request may
+  authenticated like the webhooks (the source's signature over the body; it lands in this deployment's
+  workspace) or with an API key of write scope (``Authorization: Bearer`` or ``X-Growthlens-Api-Key``, into the
+  key's workspace, :mod:`functions.auth`); anything else is refused with 401. An export larger than a request may
   carry is uploaded first (``POST /api/data/uploads``) and loaded with ``?upload_id=...`` (API key only: there is
   no body to sign).
 
 Both are plain ``def`` routes: FastAPI runs them in its thread pool, so parsing, storing and the refresh never
 block the event loop (a health check answers meanwhile). Body size and JSON depth are limited by the app's
 middleware (:mod:`functions.app`) before a route sees the body.
-- ``GET /api/sync/status``: per source, records received, events accepted, duplicates, rejections with reasons,
-  last sync time; plus the size of the unified customer base.
+- ``GET /api/sync/status`` (credentials needed, like every route but these two and health): per source, records
+  received, events accepted, duplicates, rejections with reasons, last sync time; plus the size of the unified
+  customer base.
 """
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Mapping
 from types import ModuleType
@@ -31,7 +32,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from core.cdp.limits import check_json
 from core.cdp.sources import SOURCES, adapter, header
 from functions import cdp_store, uploads
-from functions.deps import get_store, get_workspace
+from functions.auth import Principal, authorize, get_principal
+from functions.deps import deployment_workspace, get_store, get_workspace
 from functions.storage import Store
 
 router = APIRouter(tags=["sync"])
@@ -66,11 +68,11 @@ def _signed(mod: ModuleType, name: str, body: bytes, creds: Mapping[str, str]) -
     return bool(secret) and mod.verify_signature(body, creds, secret)
 
 
-def _api_key_ok(request: Request) -> bool:
-    """Whether the request carries the configured API key (``GROWTHLENS_API_KEY``; none configured: never)."""
-    key = os.environ.get("GROWTHLENS_API_KEY")
-    given = request.headers.get("x-growthlens-api-key")
-    return bool(key) and given is not None and hmac.compare_digest(given.encode(), key.encode())
+def _key_principal(request: Request, store: Store) -> Principal | None:
+    """The caller of a request carrying an API key with write scope (a key without it: 403), else ``None``."""
+    if not (request.headers.get("x-growthlens-api-key") or request.headers.get("authorization")):
+        return None
+    return authorize(request, get_principal(request))
 
 
 def _source(source: str) -> str:
@@ -83,7 +85,7 @@ def _source(source: str) -> str:
 @router.post("/api/sync/{source}/webhook")
 def webhook(source: str, request: Request, topic: str | None = Query(default=None, max_length=100),
             body: bytes = Depends(raw_body), store: Store = Depends(get_store),
-            workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+            workspace: str = Depends(deployment_workspace)) -> dict[str, Any]:
     """Receive one signed webhook delivery from ``source`` and update the affected customer profiles."""
     name = _source(source)
     mod = adapter(name)
@@ -102,18 +104,20 @@ def webhook(source: str, request: Request, topic: str | None = Query(default=Non
 def batch(source: str, request: Request, topic: str | None = Query(default=None, max_length=100),
           rebuild: bool = Query(default=True),
           upload_id: str | None = Query(default=None, pattern=uploads.UPLOAD_ID_PATTERN),
-          body: bytes = Depends(raw_body), store: Store = Depends(get_store),
-          workspace: str = Depends(get_workspace)) -> dict[str, Any]:
+          body: bytes = Depends(raw_body), store: Store = Depends(get_store)) -> dict[str, Any]:
     """Load a batch export of ``source`` (historical data); bad records are rejected with reasons. Signed like
-    the source's webhooks, or with the ``X-Growthlens-Api-Key`` header; ``upload_id``: the export is a file
-    uploaded with ``POST /api/data/uploads`` (API key only), checked like a request body."""
+    the source's webhooks (into this deployment's workspace), or with an API key of write scope (into the key's
+    workspace); ``upload_id``: the export is a file uploaded with ``POST /api/data/uploads`` (API key only),
+    checked like a request body."""
     name = _source(source)
     mod = adapter(name)
     ctype = request.headers.get("content-type")
+    caller = _key_principal(request, store)
+    workspace = caller.workspace if caller is not None else deployment_workspace()
     if upload_id is not None:
-        if not _api_key_ok(request):
-            raise HTTPException(status_code=401, detail="a batch from an upload needs the X-Growthlens-Api-Key "
-                                "header")
+        if caller is None:
+            raise HTTPException(status_code=401, detail="a batch from an upload needs an API key of write "
+                                "scope (Authorization: Bearer, or X-Growthlens-Api-Key)")
         try:
             _, body, ctype = uploads.read_upload(store, workspace, upload_id)
         except uploads.UploadError as e:
@@ -123,16 +127,17 @@ def batch(source: str, request: Request, topic: str | None = Query(default=None,
                 check_json(body, f"upload {upload_id}")
             except ValueError as e:
                 raise HTTPException(status_code=400, detail=str(e)) from e
-    elif not (_api_key_ok(request) or _signed(mod, name, body, _credentials(request))):
+    elif caller is None and not _signed(mod, name, body, _credentials(request)):
         raise HTTPException(status_code=401, detail=f"unauthenticated batch: sign it like {name} webhooks "
-                            f"({mod.SIGNATURE_SCHEME}) or send the X-Growthlens-Api-Key header")
+                            f"({mod.SIGNATURE_SCHEME}) or send an API key of write scope (Authorization: Bearer, or "
+                            "X-Growthlens-Api-Key)")
     out = cdp_store.ingest_batch(store, workspace, name, body, ctype, topic=topic, mode="batch", rebuild=rebuild)
     if upload_id is not None:
         uploads.discard_upload(store, workspace, upload_id)
     return out
 
 
-@router.get("/api/sync/status")
+@router.get("/api/sync/status", dependencies=[Depends(authorize)])
 def status(store: Store = Depends(get_store), workspace: str = Depends(get_workspace)) -> dict[str, Any]:
     """The sync log of every source."""
     out = cdp_store.sync_status(store, workspace)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from dashboard import app as shell_mod
 from dashboard.client import ApiClient, ApiError
 from dashboard.format import money, ratio
+from tests.auth_keys import AUTH_HEADERS
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "dashboard"
@@ -93,7 +94,7 @@ def api(tmp_path, monkeypatch):
                          "new_customers": 30})
     publish_dataset(LocalStore(tmp_path), "default", {"marketing": pd.concat(frames), "kpis": kpis})
     client = ApiClient("http://testserver")
-    client._http = TestClient(create_app())
+    client._http = TestClient(create_app(), headers=AUTH_HEADERS)
     yield client
     deps._store.cache_clear()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import httpx
 import pytest
 from playwright.sync_api import expect
+
+from tests.auth_keys import API  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -18,7 +19,7 @@ def _row(page, channel: str):
 
 
 def test_compare_models_change_range_and_models(page, api_url, dashboard_url) -> None:
-    full = httpx.get(f"{api_url}/api/attribution", params={"models": DEFAULT}, timeout=120).json()
+    full = API.get(f"{api_url}/api/attribution", params={"models": DEFAULT}, timeout=120).json()
     channel = full["channels"][0]
     page.goto(f"{dashboard_url}/app?page=attribution", timeout=60_000)
     table = page.locator(".gl-attr-table")
@@ -41,7 +42,7 @@ def test_compare_models_change_range_and_models(page, api_url, dashboard_url) ->
     end = date.fromisoformat(full["data_range"]["end_date"])
     start = end - timedelta(days=29)
     page.locator(".bk-input-group").filter(has_text="Period").locator("select").select_option("Last 30 days")
-    recent = httpx.get(f"{api_url}/api/attribution", params={"models": DEFAULT, "start_date": str(start),
+    recent = API.get(f"{api_url}/api/attribution", params={"models": DEFAULT, "start_date": str(start),
                                                              "end_date": str(end)}, timeout=120).json()
     expect(page.locator(".gl-attr-summary")).to_contain_text(f"{start.isoformat()} to {end.isoformat()}",
                                                              timeout=60_000)
@@ -56,7 +57,7 @@ def test_compare_models_change_range_and_models(page, api_url, dashboard_url) ->
 
 def test_reconciled_view_with_mmm_and_warnings(page, api_url, dashboard_url) -> None:
     models = DEFAULT + ",causal"
-    body = httpx.get(f"{api_url}/api/attribution", params={"models": models}, timeout=300).json()
+    body = API.get(f"{api_url}/api/attribution", params={"models": models}, timeout=300).json()
     unified = body["unified"]
     assert unified["calibrated"], "the demo store has a fitted MMM: the journey credit must be calibrated by it"
     page.goto(f"{dashboard_url}/app?page=attribution", timeout=60_000)

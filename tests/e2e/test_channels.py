@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from dashboard.format import money, ratio, share
+from tests.auth_keys import API  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -19,15 +19,15 @@ def kpi(page, key: str):
 
 
 def test_select_a_channel_and_see_its_metrics_chart_and_model(page, api_url, dashboard_url) -> None:
-    listing = httpx.get(f"{api_url}/api/channels", timeout=60).json()["channels"]
+    listing = API.get(f"{api_url}/api/channels", timeout=60).json()["channels"]
     assert len(listing) >= 2
     first, target = listing[0]["channel"], listing[1]["channel"]
     page.goto(f"{dashboard_url}/app?page=channels", timeout=60_000)
-    default = httpx.get(f"{api_url}/api/channels/{first}/performance", timeout=60).json()
+    default = API.get(f"{api_url}/api/channels/{first}/performance", timeout=60).json()
     expect(kpi(page, "ch-spend")).to_have_text(money(default["totals"]["spend"]), timeout=30_000)
 
     page.locator(".bk-input-group").filter(has_text="Channel").locator("select").select_option(target)
-    perf = httpx.get(f"{api_url}/api/channels/{target}/performance", timeout=60).json()
+    perf = API.get(f"{api_url}/api/channels/{target}/performance", timeout=60).json()
     expect(kpi(page, "ch-spend")).to_have_text(money(perf["totals"]["spend"]), timeout=30_000)
     expect(kpi(page, "ch-roas")).to_have_text(ratio(perf["totals"]["platform_roas"]))
     expect(kpi(page, "ch-cpc")).to_have_text(money(perf["totals"]["cpc"]))
@@ -51,7 +51,7 @@ def test_select_a_channel_and_see_its_metrics_chart_and_model(page, api_url, das
 
 
 def _has_contributions(api_url: str) -> bool:
-    r = httpx.get(f"{api_url}/api/contributions", params={"granularity": "week"}, timeout=60)
+    r = API.get(f"{api_url}/api/contributions", params={"granularity": "week"}, timeout=60)
     return r.status_code == 200 and bool(r.json().get("dates"))
 
 
@@ -60,8 +60,8 @@ def test_channel_health_and_lift_tests_show_computed_content(page, api_url, dash
     and the recommended test; a well-identified channel says there is nothing to do."""
     from dashboard.pages.channels import STATUS_WORDS
 
-    names = [c["channel"] for c in httpx.get(f"{api_url}/api/channels", timeout=60).json()["channels"]]
-    views = {n: httpx.get(f"{api_url}/api/channels/{n}/performance", timeout=60).json()["model"] for n in names}
+    names = [c["channel"] for c in API.get(f"{api_url}/api/channels", timeout=60).json()["channels"]]
+    views = {n: API.get(f"{api_url}/api/channels/{n}/performance", timeout=60).json()["model"] for n in names}
     if not any(views.values()):
         pytest.skip("the demo store has no fitted model")
     tested = [n for n, v in views.items() if v.get("recommended_test")]

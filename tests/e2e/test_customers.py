@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -18,10 +17,11 @@ if not Path("/usr/bin/chromium").exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from dashboard.format import money  # noqa: E402
+from tests.auth_keys import API  # noqa: E402
 
 
 def test_search_a_name_and_open_the_profile(page, api_url, dashboard_url) -> None:
-    r = httpx.get(f"{api_url}/api/customers", params={"sort": "-lifetime_value", "page_size": 1}, timeout=60)
+    r = API.get(f"{api_url}/api/customers", params={"sort": "-lifetime_value", "page_size": 1}, timeout=60)
     assert r.status_code == 200, f"no customer data in the demo store: {r.text}"
     top = r.json()["items"][0]
     page.goto(f"{dashboard_url}/app?page=customers", timeout=60_000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -17,10 +16,11 @@ if not Path("/usr/bin/chromium").exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from dashboard.format import money  # noqa: E402
+from tests.auth_keys import API  # noqa: E402
 
 
 def test_forecast_page_shows_backtest_and_follows_planned_spend(page, api_url, dashboard_url) -> None:
-    f = httpx.get(f"{api_url}/api/forecast", params={"days": 91}, timeout=120).json()
+    f = API.get(f"{api_url}/api/forecast", params={"days": 91}, timeout=120).json()
     page.goto(f"{dashboard_url}/app?page=forecast", timeout=60_000)
     total = page.locator(".gl-kpi-fc-total .gl-kpi-value")
     expect(total).to_have_text(money(sum(f["mean"])), timeout=120_000)

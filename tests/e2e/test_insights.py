@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -21,13 +20,14 @@ from playwright.sync_api import Page, expect  # noqa: E402
 
 from dashboard.format import money, number, share  # noqa: E402
 from dashboard.insight_views import assumption_spec, to_api_value  # noqa: E402
+from tests.auth_keys import API  # noqa: E402
 
 WAIT = 120_000
 ROUTE = "/api/customers/insights"
 
 
 def insights(api_url: str, **params: float) -> dict:
-    r = httpx.get(f"{api_url}{ROUTE}", params=params, timeout=300)
+    r = API.get(f"{api_url}{ROUTE}", params=params, timeout=300)
     assert r.status_code == 200, f"{r.status_code}: {r.text}"
     return r.json()
 
@@ -94,7 +94,7 @@ def test_insights_donut_opportunity_assumption_and_save_as_segment(page: Page, a
         href = link.get_attribute("href") or ""
         assert "page=segments&segment=" in href
         saved_id = href.rsplit("segment=", 1)[1]
-        saved = httpx.get(f"{api_url}/api/segments/{saved_id}", timeout=60).json()
+        saved = API.get(f"{api_url}/api/segments/{saved_id}", timeout=60).json()
         assert saved["name"] == expected["title"] and saved["rules"] == expected["rule"]
         link.click()
         expect(page.locator(".gl-seg-title")).to_contain_text(expected["title"], timeout=WAIT)
@@ -102,7 +102,7 @@ def test_insights_donut_opportunity_assumption_and_save_as_segment(page: Page, a
         expect(page.locator("a.gl-seg-link").filter(has_text=expected["title"])).to_be_visible(timeout=WAIT)
     finally:
         if saved_id:
-            httpx.delete(f"{api_url}/api/segments/{saved_id}", timeout=60)
+            API.delete(f"{api_url}/api/segments/{saved_id}", timeout=60)
 
 
 def test_insights_models_and_discovered_segments(page: Page, api_url: str, dashboard_url: str) -> None:
@@ -123,7 +123,7 @@ def test_insights_models_and_discovered_segments(page: Page, api_url: str, dashb
 
 
 def test_profile_and_search_show_predictions(page: Page, api_url: str, dashboard_url: str) -> None:
-    r = httpx.get(f"{api_url}/api/customers", params={"sort": "-churn_risk", "page_size": 25}, timeout=60)
+    r = API.get(f"{api_url}/api/customers", params={"sort": "-churn_risk", "page_size": 25}, timeout=60)
     assert r.status_code == 200, r.text
     person = next((c for c in r.json()["items"] if c.get("churn_risk") is not None and c.get("next_action_label")),
                   None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -18,6 +17,7 @@ if not Path("/usr/bin/chromium").exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from dashboard.format import money, share  # noqa: E402
+from tests.auth_keys import API  # noqa: E402
 
 
 def card_value(page, key: str):
@@ -25,7 +25,7 @@ def card_value(page, key: str):
 
 
 def test_slider_moves_projection_and_apply_shows_api_lift(page, api_url, dashboard_url) -> None:
-    plan = httpx.post(f"{api_url}/api/optimize", json={}, timeout=60).json()
+    plan = API.post(f"{api_url}/api/optimize", json={}, timeout=60).json()
     page.goto(f"{dashboard_url}/app?page=optimizer", timeout=60_000)
     lift = card_value(page, "plan-lift")
     expect(lift).to_have_text(money(plan["projection"]["lift_per_year"], signed=True), timeout=60_000)
@@ -49,7 +49,7 @@ def test_moves_show_their_chance_held_back_moves_their_reason_and_tests_come_fir
                                                                                   dashboard_url) -> None:
     """The default plan on the demo data: each moved channel with its probability of gaining revenue, each held-back
     one with its reason, and the recommended lift tests in the "Test before you move" panel."""
-    plan = httpx.post(f"{api_url}/api/optimize", json={}, timeout=60).json()
+    plan = API.post(f"{api_url}/api/optimize", json={}, timeout=60).json()
     page.goto(f"{dashboard_url}/app?page=optimizer", timeout=60_000)
     table = page.locator("table.gl-plan")
     expect(table).to_contain_text("Chance the move gains revenue", timeout=60_000)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from dashboard.format import money, pct, ratio
+from tests.auth_keys import API  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -18,7 +18,7 @@ def kpi(page, key: str):
 
 
 def test_overview_kpis_match_the_api_and_the_chart_loads(page, api_url, dashboard_url) -> None:
-    data = httpx.get(f"{api_url}/api/metrics/overview", timeout=60).json()
+    data = API.get(f"{api_url}/api/metrics/overview", timeout=60).json()
     page.goto(f"{dashboard_url}/app?page=overview", timeout=60_000)
     expect(kpi(page, "spend")).to_have_text(money(data["totals"]["spend"]), timeout=30_000)
     expect(kpi(page, "revenue")).to_have_text(money(data["totals"]["revenue"]))
@@ -37,10 +37,10 @@ def test_overview_kpis_match_the_api_and_the_chart_loads(page, api_url, dashboar
 
 
 def test_overview_period_change_shows_the_new_range(page, api_url, dashboard_url) -> None:
-    base = httpx.get(f"{api_url}/api/metrics/overview", timeout=60).json()
+    base = API.get(f"{api_url}/api/metrics/overview", timeout=60).json()
     end = date.fromisoformat(base["data_end"])
     start = end - timedelta(days=29)
-    month = httpx.get(f"{api_url}/api/metrics/overview", timeout=60,
+    month = API.get(f"{api_url}/api/metrics/overview", timeout=60,
                       params={"start_date": start.isoformat(), "end_date": end.isoformat()}).json()
     assert money(month["totals"]["spend"]) != money(base["totals"]["spend"])
     page.goto(f"{dashboard_url}/app?page=overview", timeout=60_000)

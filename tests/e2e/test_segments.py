@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -21,6 +20,7 @@ if not Path("/usr/bin/chromium").exists():
 from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
 from dashboard.format import number  # noqa: E402
+from tests.auth_keys import API  # noqa: E402
 
 WAIT = 60_000
 BRIEF_RULE = {"all": [{"field": "lifetime_value", "op": "gt", "value": 500},
@@ -37,7 +37,7 @@ def nested_rule(orders: int) -> dict:
 
 def api_count(api_url: str, rule: dict) -> int:
     """What the API says the rule selects."""
-    r = httpx.post(f"{api_url}/api/segments/preview", json={"rules": rule}, timeout=120)
+    r = API.post(f"{api_url}/api/segments/preview", json={"rules": rule}, timeout=120)
     assert r.status_code == 200, r.text
     return r.json()["count"]
 
@@ -64,7 +64,7 @@ def add_condition(page: Page, scope: str, field: str | None, op: str, unit: str 
 
 def test_build_preview_save_open_and_delete_a_segment(page: Page, api_url: str, dashboard_url: str) -> None:
     page.goto(f"{dashboard_url}/app?page=segments", timeout=WAIT)
-    everyone = httpx.get(f"{api_url}/api/customers", params={"page_size": 1}, timeout=60).json()["total"]
+    everyone = API.get(f"{api_url}/api/customers", params={"page_size": 1}, timeout=60).json()["total"]
     count_is(page, everyone)  # no condition yet: every customer
 
     ltv = add_condition(page, ".gl-seg-root", "Lifetime value", "greater than", "$")
@@ -112,7 +112,7 @@ def test_build_preview_save_open_and_delete_a_segment(page: Page, api_url: str, 
     expect(page.locator(".gl-seg-saved")).to_contain_text(name, timeout=WAIT)
     link = page.locator("a.gl-seg-link").filter(has_text=name)
     expect(link).to_be_visible(timeout=WAIT)
-    saved = next(s for s in httpx.get(f"{api_url}/api/segments", timeout=60).json()["segments"] if s["name"] == name)
+    saved = next(s for s in API.get(f"{api_url}/api/segments", timeout=60).json()["segments"] if s["name"] == name)
     assert saved["rules"] == {"all": [*BRIEF_RULE["all"], NESTED]} and saved["count"] == nested
     link.click()
 
@@ -123,7 +123,7 @@ def test_build_preview_save_open_and_delete_a_segment(page: Page, api_url: str, 
     expect(page.locator(".gl-kpi-seg-size .gl-kpi-value")).to_have_text(f"{nested:,}")
     expect(page.locator(".gl-seg-members-count")).to_contain_text(f"{nested:,} customer")
     if nested:
-        members = httpx.get(f"{api_url}/api/segments/{saved['id']}/members", params={"page_size": 1},
+        members = API.get(f"{api_url}/api/segments/{saved['id']}/members", params={"page_size": 1},
                             timeout=60).json()["items"]
         expect(page.locator(".gl-seg-members a.gl-customer-link").first).to_have_text(
             members[0]["name"] or "(no name)")
@@ -135,14 +135,14 @@ def test_build_preview_save_open_and_delete_a_segment(page: Page, api_url: str, 
     page.locator(".gl-seg-delete button").click()
     page.locator(".gl-seg-delete-confirm button").click()
     expect(page.locator(".gl-seg-deleted")).to_be_visible(timeout=WAIT)
-    assert httpx.get(f"{api_url}/api/segments/{saved['id']}", timeout=60).status_code == 404
+    assert API.get(f"{api_url}/api/segments/{saved['id']}", timeout=60).status_code == 404
 
 
 def test_profile_lists_segments_and_search_filters_by_one(page: Page, api_url: str, dashboard_url: str) -> None:
-    segments = httpx.get(f"{api_url}/api/segments", timeout=60).json()["segments"]
+    segments = API.get(f"{api_url}/api/segments", timeout=60).json()["segments"]
     seg = next((s for s in segments if s.get("system") and s.get("count")), None)
     assert seg, f"no system segment with members in the demo: {[(s['name'], s.get('count')) for s in segments]}"
-    person = httpx.get(f"{api_url}/api/segments/{seg['id']}/members", params={"page_size": 1},
+    person = API.get(f"{api_url}/api/segments/{seg['id']}/members", params={"page_size": 1},
                        timeout=60).json()["items"][0]
 
     page.goto(f"{dashboard_url}/app?page=profile&id={person['id']}", timeout=WAIT)
@@ -156,7 +156,7 @@ def test_profile_lists_segments_and_search_filters_by_one(page: Page, api_url: s
     select = page.locator(".gl-customer-segment select")
     expect(select).to_be_visible(timeout=WAIT)
     select.select_option(label=seg["name"])
-    total = httpx.get(f"{api_url}/api/customers", params={"segment": seg["id"], "page_size": 1},
+    total = API.get(f"{api_url}/api/customers", params={"segment": seg["id"], "page_size": 1},
                       timeout=60).json()["total"]
     expect(page.locator(".gl-result-count")).to_contain_text(f"in segment “{seg['name']}”", timeout=WAIT)
     expect(page.locator(".gl-result-count")).to_contain_text(f"{number(total)} customer")

@@ -22,6 +22,7 @@ from functions.mmm_service import loaded_model, model_key, wide_from_dataset
 from functions.routers.forecast import Backtest, BacktestUnavailable, ForecastResponse
 from functions.routers.optimize import OptimizeResponse, SimulateResponse
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 from tests.core.mmm.test_forecast import SPECS, world
 from tests.core.mmm.test_plan import WORLD_1, make_artifact
 from tests.functions.test_optimize_api import long_tables
@@ -72,7 +73,7 @@ def make_client(tmp_path, monkeypatch, tables: dict, artifact: dict) -> tuple[Te
     store = get_store()  # the routes' own store object, so the test reads the same cached model
     version = publish_dataset(store, "default", tables)
     store.write_json(model_key("default", version), artifact)
-    return TestClient(create_app()), store
+    return TestClient(create_app(), headers=AUTH_HEADERS), store
 
 
 @pytest.fixture()

@@ -14,6 +14,7 @@ from core.demo.journeys import generate_journeys
 from functions.app import create_app
 from functions.datasets import publish_dataset, result_key
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 
 
 def _marketing(days: int = 90) -> pd.DataFrame:
@@ -35,7 +36,7 @@ def env(tmp_path, monkeypatch):
     marketing = _marketing()
     journeys, truth = generate_journeys(marketing, n_journeys=3000, seed=4)
     version = publish_dataset(store, "default", {"marketing": marketing, "journeys": journeys})
-    yield TestClient(create_app()), store, version, journeys, marketing
+    yield TestClient(create_app(), headers=AUTH_HEADERS), store, version, journeys, marketing
     functions.deps._store.cache_clear()
 
 

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from functions.datasets import publish_dataset, result_key
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 
 CHANNELS = {"Search": (1500, 3.5), "Social": (900, 1.8), "Video": (400, 2.2)}
 BEST_WEEKDAY = 4  # Friday
@@ -42,7 +43,7 @@ def env(tmp_path, monkeypatch):
     store = LocalStore(tmp_path)
     tables = dataset()
     version = publish_dataset(store, "default", tables)
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(), headers=AUTH_HEADERS) as c:
         yield c, store, version, tables
     deps._store.cache_clear()
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.demo.glowbeauty import FILES, write_glowbeauty
+from tests.auth_keys import AUTH_HEADERS, TEST_API_KEY
 
 
 @pytest.fixture(scope="module")
@@ -18,16 +19,16 @@ def loaded(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("GROWTHLENS_DATA_DIR", str(tmp / "store"))
     mp.delenv("GROWTHLENS_BUCKET", raising=False)
-    mp.setenv("GROWTHLENS_API_KEY", "test-key")
+    mp.setenv("GROWTHLENS_API_KEY", TEST_API_KEY)
     from functions.app import create_app
     from functions.deps import _store
 
     _store.cache_clear()
-    with TestClient(create_app(groups=["sync", "customers"])) as c:
+    with TestClient(create_app(groups=["sync", "customers"]), headers=AUTH_HEADERS) as c:
         for source, topics in FILES.items():
             for topic, rel in topics.items():
                 r = c.post(f"/api/sync/{source}/batch?topic={topic}", content=(demo / rel).read_bytes(),
-                           headers={"Content-Type": "application/x-ndjson", "X-Growthlens-Api-Key": "test-key"})
+                           headers={"Content-Type": "application/x-ndjson", "X-Growthlens-Api-Key": TEST_API_KEY})
                 assert r.status_code == 200, r.text
                 assert r.json()["rejected_count"] == 0
         yield c, json.loads((demo / "truth.json").read_text())
@@ -91,7 +92,7 @@ def test_empty_store_says_what_to_do(tmp_path, monkeypatch):
     from functions.deps import _store
 
     _store.cache_clear()
-    with TestClient(create_app(groups=["customers"])) as c:
+    with TestClient(create_app(groups=["customers"]), headers=AUTH_HEADERS) as c:
         r = c.get("/api/customers")
         assert r.status_code == 404 and "sync" in r.json()["detail"]
     _store.cache_clear()

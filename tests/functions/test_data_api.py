@@ -12,6 +12,7 @@ import functions.deps as deps
 import functions.routers.data as data_router
 from functions.app import create_app
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 
 
 def _long(days: int = 10) -> str:
@@ -35,7 +36,7 @@ def env(tmp_path, monkeypatch):
     deps._store.cache_clear()
     started = []
     monkeypatch.setattr(data_router, "start_model", lambda store, ws: started.append(ws) or "job-1")
-    yield TestClient(create_app(["data"])), LocalStore(tmp_path), started
+    yield TestClient(create_app(["data"]), headers=AUTH_HEADERS), LocalStore(tmp_path), started
     deps._store.cache_clear()
 
 

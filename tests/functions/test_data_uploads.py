@@ -14,9 +14,10 @@ import functions.deps as deps
 import functions.routers.data as data_router
 from functions.app import create_app
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS, TEST_API_KEY
 from tests.functions.test_data_api import _kpis, _long
 
-API_KEY = "test-api-key-9876543210"
+API_KEY = TEST_API_KEY
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def env(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     deps._store.cache_clear()
     monkeypatch.setattr(data_router, "start_model", lambda store, ws: "job-1")
-    yield TestClient(create_app(["data", "sync"])), LocalStore(tmp_path)
+    yield TestClient(create_app(["data", "sync"]), headers=AUTH_HEADERS), LocalStore(tmp_path)
     deps._store.cache_clear()
 
 
@@ -65,7 +66,7 @@ def test_local_upload_then_import_equals_the_direct_import(env, tmp_path):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["tables"] == {"kpis": 10, "marketing": 20} and body["model_job"] == "job-1"
-    direct = TestClient(create_app(["data"])).post(
+    direct = TestClient(create_app(["data"]), headers=AUTH_HEADERS).post(
         "/api/data/import", data={"dry_run": "true"},
         files=[("files", ("marketing.csv", _long(), "text/csv")), ("files", ("kpis.csv", _kpis(), "text/csv"))])
     assert {k: body[k] for k in ("tables", "channels", "start_date", "end_date", "files")} == {
@@ -130,7 +131,7 @@ def test_a_batch_export_from_an_upload(env):
                "line_items": [{"id": 1, "title": "Serum", "quantity": 1, "price": "64.00"}]} for i in range(3)]
     uid = _upload(client, "orders.json", json.dumps(orders), "application/json")
     url = f"/api/sync/shopify/batch?topic=orders&upload_id={uid}"
-    assert client.post(url).status_code == 401  # no body to sign: the API key is required
+    assert TestClient(client.app).post(url).status_code == 401  # no body to sign: the API key is required
     r = client.post(url, headers={"X-Growthlens-Api-Key": API_KEY})
     assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
     assert not [k for k in store.list("") if "/uploads/" in k]
@@ -156,7 +157,7 @@ def test_presigned_s3_put_then_import_under_moto(tmp_path, monkeypatch):
         boto3.client("s3").create_bucket(Bucket="growthlens-uploads")
         deps._store.cache_clear()
         try:
-            client = TestClient(create_app(["data"]))
+            client = TestClient(create_app(["data"]), headers=AUTH_HEADERS)
             ids = []
             for name, body in (("marketing.csv", _long()), ("kpis.csv", _kpis())):
                 up = client.post("/api/data/uploads", json={"filename": name, "content_type": "text/csv"}).json()

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from functions.datasets import publish_dataset
 from functions.mmm_service import model_key
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 from tests.core.mmm.test_forecast import SPECS, world
 from tests.core.mmm.test_plan import make_artifact
 from tests.functions.test_optimize_api import long_tables
@@ -27,7 +28,7 @@ def client(tmp_path, monkeypatch):
     store.write_json(model_key("default", version), make_artifact(SPECS, seed=1))
     from functions.app import create_app
 
-    yield TestClient(create_app())
+    yield TestClient(create_app(), headers=AUTH_HEADERS)
     _store.cache_clear()
 
 

@@ -19,6 +19,7 @@ from functions.mmm_service import (
     save_model,
 )
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 from tests.core.mmm.test_forecast import world
 from tests.core.mmm.test_plan import WORLD_1, make_artifact
 from tests.functions.test_optimize_api import long_tables
@@ -139,7 +140,7 @@ def test_routes_share_the_model_and_see_a_fit_land(tmp_path, monkeypatch) -> Non
     try:
         store = get_store()
         version = publish_dataset(store, "default", tables())
-        client = TestClient(create_app())
+        client = TestClient(create_app(), headers=AUTH_HEADERS)
         for path in ("/api/models/latest", "/api/insights", "/api/channels/TikTok/curve", "/api/contributions"):
             r = client.get(path)
             assert r.status_code == 404 and "POST /api/models" in r.json()["detail"], path

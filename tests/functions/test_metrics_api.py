@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from functions.datasets import publish_dataset
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 
 CHANNELS = {"Google Ads": (6000, 3.0), "Meta Ads": (3500, 2.5), "Email": (500, 8.0), "TikTok": (2000, 4.0)}
 
@@ -39,7 +40,7 @@ def client(tmp_path, monkeypatch):
     deps._store.cache_clear()
     tables = small_dataset()
     publish_dataset(LocalStore(tmp_path), "default", tables)
-    with TestClient(create_app()) as c:
+    with TestClient(create_app(), headers=AUTH_HEADERS) as c:
         c.tables = tables
         yield c
     deps._store.cache_clear()
@@ -100,7 +101,7 @@ def test_overview_without_data_is_404(tmp_path, monkeypatch) -> None:
 
     deps._store.cache_clear()
     try:
-        r = TestClient(create_app()).get("/api/metrics/overview")
+        r = TestClient(create_app(), headers=AUTH_HEADERS).get("/api/metrics/overview")
         assert r.status_code == 404 and "no data yet" in r.json()["detail"]
     finally:
         deps._store.cache_clear()

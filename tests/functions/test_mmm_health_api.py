@@ -17,6 +17,7 @@ from functions.mmm_service import fit_current, loaded_model, model_key
 from functions.routers.channels import Performance
 from functions.routers.optimize import OptimizeResponse
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 from tests.core.mmm.test_health import collinear_world
 from tests.core.mmm.test_plan import WORLD_1, make_artifact
 from tests.functions.test_api_response_models import as_json, same
@@ -37,7 +38,7 @@ def _client(tmp_path, artifact: dict | None) -> tuple[TestClient, LocalStore]:
         fit_current(store, "default", n_boot=40, country=None)
     else:
         store.write_json(model_key("default", version), artifact)
-    return TestClient(create_app()), store
+    return TestClient(create_app(), headers=AUTH_HEADERS), store
 
 
 @pytest.fixture(scope="module")

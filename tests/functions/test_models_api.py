@@ -13,6 +13,7 @@ from functions.app import create_app
 from functions.datasets import publish_dataset
 from functions.mmm_service import model_key
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 
 
 def _dataset(days: int = 420, seed: int = 3) -> dict[str, pd.DataFrame]:
@@ -40,7 +41,7 @@ def env(tmp_path, monkeypatch):
     functions.deps._store.cache_clear()
     store = LocalStore(tmp_path)
     version = publish_dataset(store, "default", _dataset())
-    yield TestClient(create_app()), store, version
+    yield TestClient(create_app(), headers=AUTH_HEADERS), store, version
     functions.deps._store.cache_clear()
 
 

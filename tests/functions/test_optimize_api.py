@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from functions.datasets import publish_dataset
 from functions.mmm_service import model_key
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS
 from tests.core.mmm.test_forecast import world
 from tests.core.mmm.test_plan import WORLD_1, make_artifact
 
@@ -41,7 +42,7 @@ def client(tmp_path, monkeypatch):
     store.write_json(model_key("default", version), make_artifact(WORLD_1))
     from functions.app import create_app
 
-    yield TestClient(create_app())
+    yield TestClient(create_app(), headers=AUTH_HEADERS)
     _store.cache_clear()
 
 
@@ -131,7 +132,7 @@ def test_no_model_yet(tmp_path, monkeypatch) -> None:
     _store.cache_clear()
     from functions.app import create_app
 
-    c = TestClient(create_app())
+    c = TestClient(create_app(), headers=AUTH_HEADERS)
     r = c.post("/api/simulate", json={"allocation": {}})
     assert r.status_code == 404 and "import" in r.json()["detail"]
     df, _ = world(days=60)

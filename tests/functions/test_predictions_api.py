@@ -20,9 +20,10 @@ from sklearn.metrics import roc_auc_score
 
 from core.demo.glowbeauty import FILES, write_glowbeauty
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS, TEST_API_KEY
 
 WS = "default"
-API_KEY = "test-key-predictions"
+API_KEY = TEST_API_KEY
 SECRET = "test-shopify-secret-predictions"
 CDP = f"workspaces/{WS}/cdp"
 
@@ -40,7 +41,7 @@ def synced(tmp_path_factory):
     from functions.deps import _store
 
     _store.cache_clear()
-    with TestClient(create_app(groups=["sync"])) as c:
+    with TestClient(create_app(groups=["sync"]), headers=AUTH_HEADERS) as c:
         for source, topics in FILES.items():
             for topic, rel in topics.items():
                 r = c.post(f"/api/sync/{source}/batch?topic={topic}", content=(demo / rel).read_bytes(),
@@ -64,7 +65,7 @@ def api(synced, tmp_path, monkeypatch):
     from functions.deps import _store
 
     _store.cache_clear()
-    with TestClient(create_app(groups=["sync", "customers", "segments"])) as c:
+    with TestClient(create_app(groups=["sync", "customers", "segments"]), headers=AUTH_HEADERS) as c:
         c.store = LocalStore(tmp_path / "store")
         c.truth, c.demo = truth, demo
         yield c

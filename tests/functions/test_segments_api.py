@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 
 from core.demo.glowbeauty import FILES, write_glowbeauty
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS, TEST_API_KEY
 
 WS = "default"
-API_KEY = "test-key-segments"
+API_KEY = TEST_API_KEY
 SECRET = "test-shopify-secret-segments"
 BRIEF_RULE = {"all": [{"field": "lifetime_value", "op": "gt", "value": 500},
                       {"field": "last_order_date", "op": "within_last", "value": 60},
@@ -39,7 +40,7 @@ def synced(tmp_path_factory):
     from functions.deps import _store
 
     _store.cache_clear()
-    with TestClient(create_app(groups=["sync"])) as c:
+    with TestClient(create_app(groups=["sync"]), headers=AUTH_HEADERS) as c:
         for source, topics in FILES.items():
             for topic, rel in topics.items():
                 r = c.post(f"/api/sync/{source}/batch?topic={topic}", content=(demo / rel).read_bytes(),
@@ -63,7 +64,7 @@ def api(synced, tmp_path, monkeypatch):
     from functions.deps import _store
 
     _store.cache_clear()
-    with TestClient(create_app(groups=["sync", "customers", "segments"])) as c:
+    with TestClient(create_app(groups=["sync", "customers", "segments"]), headers=AUTH_HEADERS) as c:
         c.store = LocalStore(tmp_path / "store")
         c.truth = truth
         c.demo = demo

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 from functions import cdp_store
 from functions.storage import LocalStore
+from tests.auth_keys import AUTH_HEADERS, TEST_API_KEY
 
 SECRET = "test-shopify-secret-0123456789"
-API_KEY = "test-api-key-9876543210"
+API_KEY = TEST_API_KEY
 KEY = {"X-Growthlens-Api-Key": API_KEY}
 
 
@@ -43,7 +44,7 @@ def client(tmp_path, monkeypatch):
     from functions.deps import _store
 
     _store.cache_clear()
-    with TestClient(create_app(groups=["sync", "customers"])) as c:
+    with TestClient(create_app(groups=["sync", "customers"]), headers=AUTH_HEADERS) as c:
         c.store_dir = tmp_path / "store"
         yield c
     _store.cache_clear()
@@ -143,12 +144,13 @@ def test_batch_needs_a_signature_or_the_api_key(client):
     """An unsigned batch is refused (it would bypass the webhook signatures); the source's signature or the API
     key admit it."""
     body = json.dumps([_order(6001, "2024-03-01T10:20:00-05:00", email="mallory@example.com")]).encode()
+    anonymous = TestClient(client.app)
     for headers in ({}, {"X-Growthlens-Api-Key": "wrong"}, _shopify_headers(body, "nope")):
-        r = client.post("/api/sync/shopify/batch?topic=orders", content=body,
-                        headers={"Content-Type": "application/json", **headers})
-        assert r.status_code == 401 and "X-Growthlens-Api-Key" in r.json()["detail"]
+        r = anonymous.post("/api/sync/shopify/batch?topic=orders", content=body,
+                           headers={"Content-Type": "application/json", **headers})
+        assert r.status_code == 401 and "API key" in r.json()["detail"]
     assert client.get("/api/customers", params={"q": "mallory"}).status_code == 404  # nothing stored
-    r = client.post("/api/sync/shopify/batch?topic=orders", content=body, headers=_shopify_headers(body))
+    r = anonymous.post("/api/sync/shopify/batch?topic=orders", content=body, headers=_shopify_headers(body))
     assert r.status_code == 200 and r.json()["accepted"] == 1
     assert client.get("/api/customers", params={"q": "mallory"}).json()["total"] == 1
 
