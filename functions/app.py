@@ -14,9 +14,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
+from functions.audit import audit
 from functions.auth import authorize
 from functions.datasets import NoDataset
 from functions.request_limits import RequestLimits
+from functions.security_headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,11 @@ SELF_AUTHENTICATED_GROUPS = frozenset({"health", "sync"})
 
 
 def include_groups(app: FastAPI, groups: list[str]) -> None:
-    """Mount the routers of the named groups on ``app``, each behind :func:`functions.auth.authorize` unless it
-    authenticates its routes itself."""
+    """Mount the routers of the named groups on ``app``, each behind :func:`functions.auth.authorize` and
+    :func:`functions.audit.audit` unless it authenticates its routes itself."""
     for name in groups:
         module = importlib.import_module(f"functions.routers.{name}")
-        deps = [] if name in SELF_AUTHENTICATED_GROUPS else [Depends(authorize)]
+        deps = [] if name in SELF_AUTHENTICATED_GROUPS else [Depends(authorize), Depends(audit)]
         app.include_router(module.router, dependencies=deps)
 
 
@@ -63,6 +65,7 @@ def create_app(groups: list[str] | None = None) -> FastAPI:
     if origins:  # browsers may call the API from these origins only (the dashboard calls it server-side)
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "PUT", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-Growthlens-Api-Key"])
+    app.add_middleware(SecurityHeaders)  # nosniff, no framing, no-store on /api/ (functions/security_headers.py)
     app.add_middleware(RequestLimits)  # body size per route, JSON depth (see functions/request_limits.py)
 
     @app.exception_handler(NoDataset)

@@ -23,6 +23,7 @@ middleware (:mod:`functions.app`) before a route sees the body.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -95,9 +96,28 @@ def webhook(source: str, request: Request, topic: str | None = Query(default=Non
     if not _signed(mod, name, body, _credentials(request)):
         raise HTTPException(status_code=401, detail=f"invalid or missing {name} webhook signature "
                             f"(expected: {mod.SIGNATURE_SCHEME})")
+    _check_fresh(mod, name, request)
     hdr_topic = next((header(request.headers, h) for h in TOPIC_HEADERS if header(request.headers, h)), None)
     return cdp_store.ingest_batch(store, workspace, name, body, request.headers.get("content-type"),
                                   topic=topic or hdr_topic, mode="webhook")
+
+
+def _check_fresh(mod: ModuleType, name: str, request: Request) -> None:
+    """Refuse a webhook whose signed timestamp (sources that sign one, e.g. Klaviyo) is further than
+    ``GROWTHLENS_WEBHOOK_TOLERANCE_SECONDS`` (300) from now: a captured delivery cannot be replayed later."""
+    ts_header = getattr(mod, "TIMESTAMP_HEADER", None)
+    if ts_header is None:
+        return
+    tolerance = float(os.environ.get("GROWTHLENS_WEBHOOK_TOLERANCE_SECONDS", "300"))
+    raw = header(request.headers, ts_header)
+    try:
+        age = time.time() - float(raw)
+    except (TypeError, ValueError):
+        raise HTTPException(status_code=401, detail=f"{name} webhook without a valid {ts_header} "
+                            "(Unix seconds)") from None
+    if abs(age) > tolerance:
+        raise HTTPException(status_code=401, detail=f"stale {name} webhook: {ts_header} is {abs(age):.0f} s "
+                            f"{'old' if age > 0 else 'in the future'}, more than the {tolerance:.0f} s allowed")
 
 
 @router.post("/api/sync/{source}/batch")

@@ -123,3 +123,13 @@ def test_no_cross_origin_access_unless_an_origin_is_configured(tmp_path, monkeyp
     assert "access-control-allow-origin" not in c.options("/api/health", headers=pre).headers
     ok = c.options("/api/health", headers={**pre, "Origin": "https://app.growthlens.example"})
     assert ok.headers["access-control-allow-origin"] == "https://app.growthlens.example"
+
+
+def test_api_responses_carry_security_headers(app_store):
+    app, _ = app_store
+    c = TestClient(app)
+    for r in (c.get("/api/health"), c.get("/api/customers")):  # an answer and a refusal alike
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+        assert r.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in r.headers[
+            "content-security-policy"]
+    assert "content-security-policy" not in c.get("/docs").headers  # the docs page loads its scripts

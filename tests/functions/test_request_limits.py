@@ -68,7 +68,8 @@ def test_bad_workspace_ids_are_a_400(client, ws, tmp_path, monkeypatch):
     assert r.status_code == 400 and "invalid workspace id" in r.json()["detail"]
     r = client.post("/api/sync/shopify/batch", content=b"[]", headers={"X-Growthlens-Api-Key": TEST_API_KEY})
     assert r.status_code == 400
-    assert not (tmp_path / "store" / "workspaces").exists()  # nothing written anywhere
+    written = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert all("workspaces/default/audit/" in str(p) for p in written)  # only the first request's audit entry
 
 
 def test_good_workspace_ids_pass(client):

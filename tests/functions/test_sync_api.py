@@ -262,3 +262,26 @@ def test_a_guest_checkout_reaches_the_customer_with_that_email(client):
     cdp_store.refresh(store, "default", full=True)
     prof = store.read_table("workspaces/default/cdp/profiles.parquet")
     assert prof["total_orders"].tolist() == [2] and prof["lifetime_value"].tolist() == [100.0]
+
+
+def test_a_stale_klaviyo_webhook_is_refused(client, monkeypatch):
+    """Klaviyo signs a timestamp: a delivery replayed after the tolerance is refused, a fresh one accepted."""
+    import hashlib
+    import hmac
+    import time
+
+    monkeypatch.setenv("GROWTHLENS_WEBHOOK_SECRET_KLAVIYO", "klaviyo-secret-123")
+    body = json.dumps({"data": {"type": "profile", "id": "01KLAV", "attributes": {
+        "email": "kim@example.com", "first_name": "Kim", "created": "2025-01-01T10:00:00Z",
+        "updated": "2025-01-02T10:00:00Z"}}}).encode()
+
+    def send(ts: str):
+        sig = hmac.new(b"klaviyo-secret-123", body + ts.encode(), hashlib.sha256).hexdigest()
+        return client.post("/api/sync/klaviyo/webhook", content=body, headers={
+            "Content-Type": "application/json", "Klaviyo-Timestamp": ts, "Klaviyo-Signature": sig})
+
+    old = send(str(int(time.time()) - 600))
+    assert old.status_code == 401 and "stale klaviyo webhook" in old.json()["detail"]
+    assert send("yesterday").status_code == 401
+    fresh = send(str(int(time.time())))
+    assert fresh.status_code == 200, fresh.text

@@ -30,6 +30,9 @@ METRICS: dict[str, str] = {
 }
 
 
+TIMESTAMP_HEADER = "Klaviyo-Timestamp"  # Unix seconds; a webhook route refuses a stale one (replays)
+
+
 def verify_signature(body: bytes, headers: Mapping[str, str], secret: str) -> bool:
     """``Klaviyo-Signature`` = hex HMAC-SHA256(secret, body + Klaviyo-Timestamp)."""
     got = header(headers, "Klaviyo-Signature")
