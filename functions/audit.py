@@ -33,14 +33,16 @@ __all__ = ["audit", "audited", "read_audit", "PERSONAL_PARAMS"]
 PERSONAL_PARAMS = frozenset({"q", "email", "phone", "name", "query"})
 _READS = ("/api/customers", "/api/audit", "/api/keys")  # reads of customer data, the log itself, credentials
 _MEMBER_ROUTES = ("/members", "/changes")
-_CHANGES = ("/api/segments", "/api/keys", "/api/data", "/api/models")  # what stores or deletes (sync: signed)
+# what stores, deletes or exports (sync: signed by the source)
+_CHANGES = ("/api/segments", "/api/keys", "/api/data", "/api/models", "/api/privacy")
 
 
 def audited(method: str, route: str) -> bool:
     """Whether a request to ``route`` (its template) with ``method`` is recorded: reads of customer data (profiles,
-    search, insights, segment members and changes), of the audit log and keys, and every change to segments,
-    keys, data and models (a segment preview too: it returns counts of customers). What-if computations
-    (optimize, simulate, forecast, attribution) read no personal data and store nothing of the caller's."""
+    search, insights, segment members and changes), of the audit log and keys, data-subject exports, and every
+    change to segments, keys, data and models (a segment preview too: it returns counts of customers). What-if
+    computations (optimize, simulate, forecast, attribution) read no personal data and store nothing of the
+    caller's."""
     if method in ("GET", "HEAD", "OPTIONS"):
         return route.startswith(_READS) or (route.startswith("/api/segments/") and route.endswith(_MEMBER_ROUTES))
     return route.startswith(_CHANGES)
