@@ -11,51 +11,31 @@
 * ``predictions``: the person's stored scores (churn risk, predicted value, next action) when they exist.
 
 :func:`find_person` resolves a request made by email to the person it belongs to (case and plus-alias
-insensitive, by the same normalisation as identity resolution). Erasure is not built yet.
+insensitive) through the search index, which holds every email of every source record. Erasure is not built yet.
 """
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
 from core.cdp.normalize import normalize_email
 from functions.cdp import membership, predictions, query
-from functions.cdp.segment_defs import list_definitions
 from functions.storage import Store
 
 __all__ = ["export_person", "find_person"]
 
 
 def find_person(store: Store, ws: str, email: str) -> str:
-    """The person whose identities hold ``email`` (``KeyError`` when none does)."""
-    want = normalize_email(email)
-    if not want:
+    """The person any of whose source records holds ``email`` (case and surrounding spaces ignored, or the
+    address without its plus-alias), by the search index; ``KeyError`` when none does."""
+    if not normalize_email(email):
         raise ValueError(f"not an email address: {email!r}")
-    profiles = query.load_profiles(store, ws)
-    if "email" in profiles.columns:
-        hit = profiles.index[profiles["email"].map(lambda e: normalize_email(e) if isinstance(e, str) else None)
-                             == want]
-        if len(hit):
-            return str(hit[0])
+    for candidate in dict.fromkeys((email, normalize_email(email))):
+        hits = query.exact_matches(store, ws, candidate)
+        if hits:
+            return hits[0]
     raise KeyError(f"no customer with the email {email!r}")
-
-
-def _history(store: Store, ws: str, person_id: str) -> list[dict[str, Any]]:
-    out = []
-    for d in list_definitions(store, ws).values():
-        for key in store.list(membership._seg_key(ws, d.id, "changes") + "/"):
-            t = pq.read_table(io.BytesIO(store.read_bytes(key)))
-            t = t.filter(pc.equal(t["person_id"], person_id))
-            for r in t.to_pylist():
-                out.append({"segment_id": d.id, "segment": d.name, "change": r["change"],
-                            "at": pd.Timestamp(r["at"]).isoformat()})
-    return sorted(out, key=lambda r: r["at"], reverse=True)
 
 
 def export_person(store: Store, ws: str, person_id: str) -> dict[str, Any]:
@@ -73,5 +53,5 @@ def export_person(store: Store, ws: str, person_id: str) -> dict[str, Any]:
         "profile": detail["profile"], "events": detail["timeline"], "identities": detail["identities"],
         "merges": detail["merges"], "sources": detail["sources"],
         "segments": [{"id": d.id, "name": d.name} for d in membership.segments_of(store, ws, person_id)],
-        "segment_history": _history(store, ws, person_id), "predictions": scores,
+        "segment_history": membership.changes_of(store, ws, person_id), "predictions": scores,
     }

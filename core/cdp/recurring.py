@@ -119,9 +119,10 @@ class Recurring:
         f = self.factor[rows]
         out = np.zeros((len(rows), n_draws))
         for k in range(s.shape[1]):
-            paid = (u < s[:, k:k + 1]) & (rng.random((len(rows), n_draws)) < np.clip(f, 0.0, 1.0)[:, None])
-            if not paid.any():
-                continue
+            lived = u < s[:, k:k + 1]
+            if not lived.any():  # survival only falls: no draw lives to a later charge either
+                break
+            paid = lived & (rng.random((len(rows), n_draws)) < np.clip(f, 0.0, 1.0)[:, None])
             out += paid * (disc[:, k] * np.maximum(f, 1.0) * self.amount[rows])[:, None]
         return out
 

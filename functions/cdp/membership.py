@@ -30,8 +30,8 @@ from functions.cdp.common import cdp_key, read_state
 from functions.cdp.segment_defs import SegmentDef, list_definitions
 from functions.storage import KeyNotFound, Store
 
-__all__ = ["recompute_segments", "read_status", "read_members", "read_changes", "segments_of", "MAX_HISTORY",
-           "drop_segment_files"]
+__all__ = ["recompute_segments", "read_status", "read_members", "read_changes", "changes_of", "segments_of",
+           "MAX_HISTORY", "drop_segment_files"]
 
 MAX_HISTORY = 400
 _MEMBERS_CACHE: dict[tuple[int, str], tuple[str, np.ndarray]] = {}
@@ -79,6 +79,18 @@ def read_changes(store: Store, ws: str, sid: str, limit: int = 100, change: str 
             if len(out) >= limit:
                 return out
     return out
+
+
+def changes_of(store: Store, ws: str, person_id: str) -> list[dict]:
+    """Every entered/exited change that names ``person_id``, in any segment, newest first."""
+    out: list[dict] = []
+    for d in list_definitions(store, ws).values():
+        for key in store.list(_seg_key(ws, d.id, "changes") + "/"):
+            df = store.read_table(key)
+            for r in df[df["person_id"] == person_id].to_dict("records"):
+                out.append({"segment_id": d.id, "segment": d.name, "change": r["change"],
+                            "at": pd.Timestamp(r["at"]).isoformat()})
+    return sorted(out, key=lambda r: r["at"], reverse=True)
 
 
 def segments_of(store: Store, ws: str, person_id: str) -> list[SegmentDef]:

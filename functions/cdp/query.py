@@ -16,7 +16,7 @@ from core.cdp.search import lookup, norm
 from functions.cdp.common import N_IDENTITY_PARTS, cdp_key, part_of, person_part, read_state, read_table
 from functions.storage import Store
 
-__all__ = ["load_profiles", "search_customers", "customer_detail", "profile_json", "SORTS"]
+__all__ = ["load_profiles", "exact_matches", "search_customers", "customer_detail", "profile_json", "SORTS"]
 
 _CACHE: dict[tuple[int, str], Any] = {}
 
@@ -59,6 +59,15 @@ def load_profiles(store: Store, ws: str) -> pd.DataFrame:
 SORTS = {"lifetime_value", "total_orders", "last_order_date", "days_since_last_order", "email_engagement_score",
          "name", "subscription_mrr", "support_tickets", "avg_order_value", "churn_risk", "predicted_ltv",
          "next_order_date"}
+
+
+def exact_matches(store: Store, ws: str, value: str) -> list[str]:
+    """The persons with a search key (any email, name, phone or id from any source) equal to ``value``."""
+    qn = norm(value)
+    if not qn:
+        return []
+    pos, rank = lookup(_cached(store, ws, "keys"), _cached(store, ws, "kpos"), qn)
+    return [str(p) for p in load_profiles(store, ws).index[pos[rank == 0]]]
 
 
 def search_customers(store: Store, ws: str, q: str = "", sort: str | None = None, page: int = 1,

@@ -8,8 +8,9 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from core.demo.glowbeauty import FILES, write_glowbeauty
+from core.demo.glowbeauty import write_glowbeauty
 from tests.auth_keys import AUTH_HEADERS, TEST_API_KEY
+from tests.functions.sync_helpers import sync_demo
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,8 @@ def loaded(tmp_path_factory):
 
     _store.cache_clear()
     with TestClient(create_app(groups=["sync", "customers"]), headers=AUTH_HEADERS) as c:
-        for source, topics in FILES.items():
-            for topic, rel in topics.items():
-                r = c.post(f"/api/sync/{source}/batch?topic={topic}", content=(demo / rel).read_bytes(),
-                           headers={"Content-Type": "application/x-ndjson", "X-Growthlens-Api-Key": TEST_API_KEY})
-                assert r.status_code == 200, r.text
-                assert r.json()["rejected_count"] == 0
+        for body in sync_demo(c, demo):
+            assert body["rejected_count"] == 0
         yield c, json.loads((demo / "truth.json").read_text())
     _store.cache_clear()
     mp.undo()

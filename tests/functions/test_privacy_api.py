@@ -9,10 +9,11 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
-from core.demo.glowbeauty import FILES, write_glowbeauty
+from core.demo.glowbeauty import write_glowbeauty
 from functions.auth import create_key
 from functions.storage import LocalStore
 from tests.auth_keys import AUTH_HEADERS
+from tests.functions.sync_helpers import sync_demo
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +28,7 @@ def api(tmp_path_factory):
 
     _store.cache_clear()
     with TestClient(create_app(), headers=AUTH_HEADERS) as c:
-        for source, topics in FILES.items():
-            for topic, rel in topics.items():
-                r = c.post(f"/api/sync/{source}/batch?topic={topic}", content=(demo / rel).read_bytes(),
-                           headers={"Content-Type": "application/x-ndjson"})
-                assert r.status_code == 200, r.text
+        sync_demo(c, demo)
         c.store = LocalStore(tmp / "store")
         yield c
     _store.cache_clear()

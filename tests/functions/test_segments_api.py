@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from core.demo.glowbeauty import FILES, write_glowbeauty
 from functions.storage import LocalStore
 from tests.auth_keys import AUTH_HEADERS, TEST_API_KEY
+from tests.functions.sync_helpers import sync_demo
 
 WS = "default"
 API_KEY = TEST_API_KEY
@@ -41,11 +42,7 @@ def synced(tmp_path_factory):
 
     _store.cache_clear()
     with TestClient(create_app(groups=["sync"]), headers=AUTH_HEADERS) as c:
-        for source, topics in FILES.items():
-            for topic, rel in topics.items():
-                r = c.post(f"/api/sync/{source}/batch?topic={topic}", content=(demo / rel).read_bytes(),
-                           headers={"Content-Type": "application/x-ndjson", "X-Growthlens-Api-Key": API_KEY})
-                assert r.status_code == 200, r.text
+        sync_demo(c, demo)
     _store.cache_clear()
     mp.undo()
     yield tmp / "store", json.loads((demo / "truth.json").read_text()), demo
